@@ -10,11 +10,13 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "session.h"
+#include "transport.h"
 #include "opcodes.h"
 #include "format.h"
 #include "names.h"
