@@ -14,8 +14,9 @@
  * FUSE_LK_FLOCK requests (flock(2)) go to flock() on the fh's own fd: one fh
  * per kernel open file, which is exactly flock's per-open-file scope.
  *
- * SETLKW blocks the worker thread that serves it until the lock is granted
- * (there is no asynchronous reply path in fp_fs_ops).
+ * SETLKW blocks until the lock is granted.  The engine runs it on a thread of
+ * its own and signals that thread on INTERRUPT; the EINTR goes back to the
+ * kernel as the answer.
  */
 #include <stdlib.h>
 #include <sys/file.h>
@@ -282,10 +283,7 @@ static int setlk(struct pt_fs *fs, struct fp_req *req, bool wait)
 	if (!o)
 		return err;            /* unlocking what was never locked: 0 */
 	o->pid = in.lk.pid;
-	int r;
-	do
-		r = fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
-	while (r < 0 && errno == EINTR);
+	int r = fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 	err = r < 0 ? -errno : 0;
 	owner_put(fs, o);
 	return err;
