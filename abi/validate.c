@@ -155,7 +155,7 @@ int fuse_validate_request(const void *msg, size_t len,
 	struct fuse_in_header ih;
 	struct fuse_cursor c, x;
 	const struct fuse_op *op;
-	uint32_t fixed, extlen;
+	uint32_t fixed = 0, extlen;
 	unsigned i;
 	int ret;
 
