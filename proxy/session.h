@@ -43,6 +43,8 @@ struct fp_session {
 	uint64_t t0;                   /* CLOCK_MONOTONIC ns at start */
 	int nworkers;
 	struct fp_worker_slot *slots;
+	struct fp_chan *notify_chan;   /* any channel of the connection, for
+					  notifications (set by the transport) */
 	_Atomic uint64_t nreq, nerr;
 	pthread_mutex_t blk_lock;      /* guards blk and nblk */
 	pthread_cond_t blk_cond;       /* signalled when nblk drops */
@@ -62,6 +64,10 @@ void fp_session_worker_start(struct fp_session *s, int w);
 
 /* Serve one request read by a transport; sends the reply on req->chan. */
 void fp_session_process(struct fp_session *s, struct fp_req *req);
+
+/* One -d line: "[  1.002341] <reqtxt> uid=U pid=P(comm) -> <reptxt> (18us)" */
+void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
+		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done);
 
 uint64_t fp_now_ns(void);
 
