@@ -32,7 +32,7 @@ void fpt_hdr_pack(const struct fpt_hdr *h, uint8_t out[FPT_HDR_LEN])
 	put64(out + 48, h->t_sent);
 	put64(out + 56, h->t_reply);
 	put64(out + 64, h->t_written);
-	strncpy((char *)out + 72, h->comm, 16);
+	memcpy(out + 72, h->comm, 16);
 }
 
 int fpt_hdr_unpack(const uint8_t *p, uint32_t len, struct fpt_hdr *h, char *err, size_t errlen)

@@ -213,8 +213,13 @@ static int pc_open(struct fp_sink **sp, const char *path, const struct fp_trace_
 			return ret;
 		}
 	} else {
+		struct stat st;
+
 		s->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (s->fd < 0 || fchmod(s->fd, 0600)) {
+		/* an existing file keeps its mode on open: tighten it (but
+		 * never touch a device node such as /dev/stdout) */
+		if (s->fd < 0 || fstat(s->fd, &st) ||
+		    (S_ISREG(st.st_mode) && fchmod(s->fd, 0600))) {
 			ret = trace_err(err, errlen, -errno, "%s: cannot create: %s", path,
 					strerror(errno));
 			sink_free(s);
@@ -250,8 +255,7 @@ static void exchange_hdr(struct fp_sink *s, const struct fp_trace_exchange *x, s
 	h->t_sent = x->t_sent;
 	h->t_reply = x->t_reply;
 	h->t_written = x->t_written;
-	if (x->comm)
-		strncpy(h->comm, x->comm, sizeof h->comm);
+	trace_comm_copy(h->comm, x->comm);
 	/* what the 256 KiB record limit will cut */
 	if (x->req_caplen > FPT_PCAP_MAX_RECORD - FPT_HDR_LEN)
 		h->flags |= FP_TRACE_F_REQ_TRUNC;

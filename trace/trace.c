@@ -157,10 +157,7 @@ static void put_exchange(struct fp_trace *t, int worker, const struct fp_trace_e
 	rec->t_sent = x->t_sent;
 	rec->t_reply = x->t_reply;
 	rec->t_written = x->t_written;
-	if (x->comm)
-		strncpy(rec->comm, x->comm, sizeof rec->comm);
-	else
-		rec->comm[0] = '\0';
+	trace_comm_copy(rec->comm, x->comm);
 	memcpy(rec + 1, x->req, rq);
 	memcpy((uint8_t *)(rec + 1) + rq, x->reply, rp);
 	ring_publish(r, &s);

@@ -5,6 +5,7 @@
 #define FP_TRACE_I_H
 
 #include <stdint.h>
+#include <string.h>
 #include "ring.h"
 #include "trace.h"
 #include "validate.h"
@@ -62,6 +63,7 @@ struct fp_sink_ops {
 };
 
 extern const struct fp_sink_ops fp_sqlite_sink;
+extern const char fp_trace_db_indexes[];      /* sqlite_writer.c */
 extern const struct fp_sink_ops fp_pcap_sink;
 
 /* ---- Decoding what the sqlite columns hold ------------------------------- */
@@ -101,6 +103,15 @@ char *trace_argv_json(int argc, char *const *argv);
 /* snprintf into err if err/errlen given; returns ret. */
 int trace_err(char *err, size_t errlen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* A comm field: up to 16 bytes, NUL-padded, not always NUL-terminated. */
+static inline void trace_comm_copy(char dst[16], const char *src)
+{
+	size_t n = src ? strnlen(src, 16) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	memset(dst + n, 0, 16 - n);
+}
 
 /* Wall-clock ns for a monotonic timestamp of the session. */
 static inline uint64_t trace_wall(const struct fp_trace_session *s, uint64_t mono)
