@@ -41,6 +41,7 @@ struct pc_reader {
 	size_t n, cap, next;
 	char comm[17];
 	char *text;                 /* event text, NUL-terminated copy */
+	uint64_t init_t;            /* t_read of the session's INIT */
 	size_t text_cap;
 };
 
@@ -184,6 +185,17 @@ static void view_at(const struct pc_reader *p, uint64_t off, struct rec_view *v)
 	v->caplen = fix32(p, rh.caplen) - v->h.hdr_len;
 }
 
+/* reader_keep slots are few: give one back */
+static void drop_kept(struct fp_reader *r, const void *p)
+{
+	for (size_t i = 0; p && i < sizeof r->own / sizeof r->own[0]; i++) {
+		if (r->own[i] == p) {
+			free(r->own[i]);
+			r->own[i] = NULL;
+		}
+	}
+}
+
 static void session_tlvs(struct fp_reader *r, const uint8_t *b, uint32_t n)
 {
 	while (n >= 8) {
@@ -223,29 +235,25 @@ static void session_tlvs(struct fp_reader *r, const uint8_t *b, uint32_t n)
 		case FPT_TAG_LOST: r->ses.lost = v64; break;
 		default: break;               /* unknown tags are skipped */
 		}
-		/* reader_keep slots are few: give back copies we did not use */
-		if (s) {
-			for (size_t i = 0; i < sizeof r->own / sizeof r->own[0]; i++) {
-				if (r->own[i] == s) {
-					free(r->own[i]);
-					r->own[i] = NULL;
-				}
-			}
-		}
+		drop_kept(r, s);      /* a copy nobody took */
 		b += 8 + len;
 		n -= 8 + len;
 	}
 }
 
 /* The INIT exchange doubles as the session's INIT blobs. */
-static void note_init(struct fp_reader *r, const struct rec_view *req, const struct rec_view *rep)
+static void note_init(struct fp_reader *r, struct pc_reader *p, const struct rec_view *req,
+		      const struct rec_view *rep)
 {
 	struct fuse_wire_params wp;
 	uint32_t major;
 
-	if (r->ses.init_req || req->h.opcode != FUSE_INIT || rep->h.error ||
-	    !trace_init_params(rep->body, rep->caplen, &wp, &major))
+	if ((r->ses.init_req && req->h.t_read >= p->init_t) || req->h.opcode != FUSE_INIT ||
+	    rep->h.error || !trace_init_params(rep->body, rep->caplen, &wp, &major))
 		return;
+	p->init_t = req->h.t_read;
+	drop_kept(r, r->ses.init_req);
+	drop_kept(r, r->ses.init_reply);
 	r->ses.init_req = reader_keep(r, req->body, req->caplen);
 	r->ses.init_req_len = r->ses.init_req ? req->caplen : 0;
 	r->ses.init_reply = reader_keep(r, rep->body, rep->caplen);
@@ -335,7 +343,7 @@ static int scan(struct fp_reader *r, struct pc_reader *p, unsigned flags, char *
 				pm_del(&pm, s);
 				view_at(p, x->a, &rq);
 				view_at(p, off, &rp);
-				note_init(r, &rq, &rp);
+				note_init(r, p, &rq, &rp);
 			} else {
 				/* a reply whose request is not in the file */
 				e.kind = FP_REC_EXCHANGE;

@@ -55,7 +55,7 @@ static const char schema[] =
 	" worker INTEGER,"
 	" t_read INTEGER NOT NULL,"
 	" t_sent INTEGER, t_reply INTEGER, t_written INTEGER,"
-	" error INTEGER,"
+	" error INTEGER NOT NULL,"
 	" flags INTEGER NOT NULL,"
 	" req_len INTEGER NOT NULL,"
 	" reply_len INTEGER,"
@@ -116,6 +116,7 @@ struct fp_sink {
 	sqlite3_stmt *ins_req, *ins_note, *ins_ev, *upd_counts, *upd_init;
 	bool in_txn;
 	struct fuse_wire_params wp;
+	uint64_t init_t;            /* t_read of the INIT in the session row */
 	char *path;
 };
 
@@ -138,17 +139,25 @@ static int sql_errno(int rc)
 	}
 }
 
+/* "trace.db: commit: disk I/O error (File too large)": sqlite's message
+ * plus the OS error under it, which says what to fix. */
 static int sql_fail(struct fp_sink *s, int rc, const char *what, char *err, size_t errlen)
 {
-	return trace_err(err, errlen, sql_errno(rc), "%s: %s: %s", s->path, what,
-			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+	int os = s->db ? sqlite3_system_errno(s->db) : 0;
+	int ret = sql_errno(rc);
+
+	if (os == ENOSPC || os == EFBIG || os == EDQUOT || os == EROFS || os == EACCES)
+		ret = -os;
+	return trace_err(err, errlen, ret, "%s: %s: %s%s%s%s", s->path, what,
+			 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+			 os ? " (" : "", os ? strerror(os) : "", os ? ")" : "");
 }
 
-static int exec(struct fp_sink *s, const char *sql, char *err, size_t errlen)
+static int exec(struct fp_sink *s, const char *sql, const char *what, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : sql_fail(s, rc, sql, err, errlen);
+	return rc == SQLITE_OK ? 0 : sql_fail(s, rc, what, err, errlen);
 }
 
 static int step_reset(struct fp_sink *s, sqlite3_stmt *st, const char *what,
@@ -303,7 +312,7 @@ static int sq_open(struct fp_sink **sp, const char *path, const struct fp_trace_
 		goto fail;
 	}
 	/* Page size before WAL: it is fixed once the file has content. */
-	ret = exec(s, "PRAGMA page_size = 8192", err, errlen);
+	ret = exec(s, "PRAGMA page_size = 8192", "setup", err, errlen);
 	if (ret)
 		goto fail;
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
@@ -320,12 +329,12 @@ static int sq_open(struct fp_sink **sp, const char *path, const struct fp_trace_
 	}
 	snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d",
 		 APPLICATION_ID, SCHEMA_VERSION);
-	ret = exec(s, "PRAGMA synchronous = OFF", err, errlen) ?:
-	      exec(s, "PRAGMA wal_autocheckpoint = 8192", err, errlen) ?:
-	      exec(s, "PRAGMA cache_size = -16384", err, errlen) ?:
-	      exec(s, sql, err, errlen) ?:
-	      exec(s, "BEGIN", err, errlen) ?:
-	      exec(s, schema, err, errlen);
+	ret = exec(s, "PRAGMA synchronous = OFF", "setup", err, errlen) ?:
+	      exec(s, "PRAGMA wal_autocheckpoint = 8192", "setup", err, errlen) ?:
+	      exec(s, "PRAGMA cache_size = -16384", "setup", err, errlen) ?:
+	      exec(s, sql, "setup", err, errlen) ?:
+	      exec(s, "BEGIN", "begin", err, errlen) ?:
+	      exec(s, schema, "creating the schema", err, errlen);
 	if (ret)
 		goto fail;
 
@@ -340,7 +349,7 @@ static int sq_open(struct fp_sink **sp, const char *path, const struct fp_trace_
 	}
 	ret = fill_tables(s, err, errlen) ?:
 	      insert_session(s, ses, err, errlen) ?:
-	      exec(s, "COMMIT; BEGIN", err, errlen);
+	      exec(s, "COMMIT; BEGIN", "commit", err, errlen);
 	if (ret)
 		goto fail;
 	s->in_txn = true;
@@ -353,13 +362,17 @@ fail:
 	return ret;
 }
 
-/* The kernel's INIT and our reply go to the session row as well. */
+/* The kernel's INIT and our reply go to the session row as well.  There is
+ * one per session; should a trace hold more, the earliest one counts
+ * (the pcap reader agrees). */
 static int note_init(struct fp_sink *s, const struct fp_trace_exchange *x, char *err, size_t errlen)
 {
 	uint32_t major = 0;
 
-	if (!x->reply || !trace_init_params(x->reply, x->reply_caplen, &s->wp, &major))
+	if (!x->reply || (s->init_t && x->t_read >= s->init_t) ||
+	    !trace_init_params(x->reply, x->reply_caplen, &s->wp, &major))
 		return 0;
+	s->init_t = x->t_read ? x->t_read : 1;
 	sqlite3_bind_blob(s->upd_init, 1, x->req, (int)x->req_caplen, SQLITE_STATIC);
 	sqlite3_bind_blob(s->upd_init, 2, x->reply, (int)x->reply_caplen, SQLITE_STATIC);
 	sqlite3_bind_int64(s->upd_init, 3, major);
@@ -372,7 +385,6 @@ static int put_exchange(struct fp_sink *s, const struct fp_trace_exchange *x,
 {
 	sqlite3_stmt *st = s->ins_req;
 	struct trace_decoded d;
-	bool replied = x->reply_len || !(x->flags & (FP_TRACE_F_NOREPLY | FP_TRACE_F_PENDING));
 	int ret;
 
 	if (x->opcode == FUSE_INIT && x->error == 0) {
@@ -395,8 +407,7 @@ static int put_exchange(struct fp_sink *s, const struct fp_trace_exchange *x,
 	bind_u64_or_null(st, 10, x->t_sent, x->t_sent);
 	bind_u64_or_null(st, 11, x->t_reply, x->t_reply);
 	bind_u64_or_null(st, 12, x->t_written, x->t_written);
-	if (replied)
-		sqlite3_bind_int64(st, 13, x->error);
+	sqlite3_bind_int64(st, 13, x->error);
 	sqlite3_bind_int64(st, 14, x->flags);
 	sqlite3_bind_int64(st, 15, x->req_len);
 	if (x->reply_len)
@@ -472,12 +483,12 @@ static int update_counts(struct fp_sink *s, const struct fp_trace_session *ses,
 static int sq_flush(struct fp_sink *s, const struct fp_trace_session *ses, char *err, size_t errlen)
 {
 	int ret = update_counts(s, ses, err, errlen) ?:
-		  exec(s, "COMMIT", err, errlen);
+		  exec(s, "COMMIT", "commit", err, errlen);
 
 	if (ret)
 		return ret;
 	s->in_txn = false;
-	ret = exec(s, "BEGIN", err, errlen);
+	ret = exec(s, "BEGIN", "begin", err, errlen);
 	if (!ret)
 		s->in_txn = true;
 	return ret;
@@ -489,13 +500,13 @@ static int sq_close(struct fp_sink *s, const struct fp_trace_session *ses, char 
 
 	if (s->in_txn)
 		ret = update_counts(s, ses, err, errlen) ?:
-		      exec(s, fp_trace_db_indexes, err, errlen) ?:
-		      exec(s, "COMMIT", err, errlen);
+		      exec(s, fp_trace_db_indexes, "building indexes", err, errlen) ?:
+		      exec(s, "COMMIT", "commit", err, errlen);
 	if (ret)
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	else
 		/* Fold the WAL back in: the closed trace is one self-contained file. */
-		ret = exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen);
+		ret = exec(s, "PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint", err, errlen);
 	sink_free(s);
 	return ret;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 #include "opcodes.h"
 #include "trace_i.h"
 
@@ -24,6 +25,7 @@ struct sink_slot {
 	struct fp_sink *s;
 	char *path;
 	bool dead;
+	uint64_t lost;              /* records this file is missing */
 };
 
 struct fp_trace {
@@ -181,6 +183,8 @@ void fp_trace_pending(struct fp_trace *t, const struct fp_trace_exchange *x)
 	p = *x;
 	p.reply = NULL;
 	p.reply_len = 0;
+	p.error = 0;
+	p.t_written = 0;
 	put_exchange(t, -1, &p, FP_TRACE_F_PENDING);
 }
 
@@ -304,6 +308,17 @@ static void warn(struct fp_trace *t, const char *fmt, ...)
 		fprintf(stderr, "fuseproxy: trace: %s\n", msg);
 }
 
+/* stats.lost: what the worst-off file is missing */
+static void note_lost(struct fp_trace *t)
+{
+	uint64_t worst = 0;
+
+	for (int i = 0; i < t->nsinks; i++)
+		if (t->sinks[i].lost > worst)
+			worst = t->sinks[i].lost;
+	atomic_store_explicit(&t->lost, worst, memory_order_relaxed);
+}
+
 static void sink_failed(struct fp_trace *t, struct sink_slot *k, int ret, const char *msg,
 			uint64_t batch)
 {
@@ -313,7 +328,8 @@ static void sink_failed(struct fp_trace *t, struct sink_slot *k, int ret, const 
 	if (atomic_compare_exchange_strong(&t->write_error, &none, ret))
 		snprintf(t->first_error, sizeof t->first_error, "%s", msg);
 	/* The failed batch is gone with the transaction (sqlite) or buffer. */
-	atomic_fetch_add(&t->lost, batch);
+	k->lost += batch;
+	note_lost(t);
 	warn(t, "%s: %s; no more records go to this file (they are counted as lost)",
 	     k->path, msg);
 }
@@ -328,18 +344,18 @@ static void deliver(struct fp_trace *t, const struct fp_trace_rec *rec, uint64_t
 		struct sink_slot *k = &t->sinks[i];
 		int ret;
 
-		if (k->dead) {
-			lost = true;
-			continue;
+		if (!k->dead) {
+			ret = k->ops->put(k->s, rec, err, sizeof err);
+			if (ret)
+				sink_failed(t, k, ret, err, batch);
 		}
-		ret = k->ops->put(k->s, rec, err, sizeof err);
-		if (ret) {
-			sink_failed(t, k, ret, err, batch);
+		if (k->dead) {
+			k->lost++;
 			lost = true;
 		}
 	}
 	if (lost)
-		atomic_fetch_add_explicit(&t->lost, 1, memory_order_relaxed);
+		note_lost(t);
 	atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
 }
 
@@ -709,6 +725,10 @@ fail:
 
 		close_sinks(t, NULL, 0, &ignore);
 	}
+	/* no half-made traces left behind */
+	for (int i = 0; i < t->nsinks; i++)
+		if (strcmp(t->sinks[i].path, "-"))
+			unlink(t->sinks[i].path);
 	free_trace(t);
 	return ret;
 }

@@ -219,7 +219,8 @@ struct fp_trace_stats {
 	uint64_t records;            /* accepted into a ring */
 	uint64_t written;            /* handed to the sinks by the writer */
 	uint64_t dropped;            /* lost to full rings (FP_TRACE_DROP) */
-	uint64_t lost;               /* lost to a failed sink (write error) */
+	uint64_t lost;               /* missing from a file whose writes failed
+					(the worse file's count) */
 	uint64_t filtered;           /* exchanges the opcode filter skipped */
 	int write_error;             /* first sink error (-errno), 0 if none */
 };
