@@ -486,6 +486,9 @@ static int pc_next(struct fp_reader *r, struct fp_trace_rec *rec, char *err, siz
 			x->reply_len = w.h.orig_len;
 			x->reply_caplen = w.caplen;
 		}
+		if ((e->a == NONE && e->b != NONE) ||
+		    (e->b == NONE && !(x->flags & (FP_TRACE_F_NOREPLY | FP_TRACE_F_PENDING))))
+			x->flags |= FP_TRACE_F_UNPAIRED;
 		break;
 	}
 	case FP_REC_NOTIFY:

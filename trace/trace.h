@@ -43,6 +43,10 @@
 #define FP_TRACE_F_INVALID     (1u << 6) /* the engine rejected the message */
 #define FP_TRACE_F_BACKEND     (1u << 7) /* served by a backend (t_sent/t_reply
 					    are the backend round trip) */
+#define FP_TRACE_F_UNPAIRED    (1u << 8) /* set by the pcap reader: the reply
+					    record of this request (or the
+					    request of this reply) is not in
+					    the file, e.g. cut off by a kill */
 
 /* One finished request/reply exchange.
  *
