@@ -74,7 +74,8 @@ static int record(struct fp_sink *s, struct fpt_hdr *h, uint64_t t,
 	s->len += sizeof rh;
 	fpt_hdr_pack(h, s->buf + s->len);
 	s->len += FPT_HDR_LEN;
-	memcpy(s->buf + s->len, body, caplen);
+	if (caplen)
+		memcpy(s->buf + s->len, body, caplen);
 	s->len += caplen;
 	return 0;
 }

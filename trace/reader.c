@@ -68,7 +68,8 @@ void *reader_keep(struct fp_reader *r, const void *p, size_t n)
 		c = malloc(n + 1);
 		if (!c)
 			return NULL;
-		memcpy(c, p, n);
+		if (n)
+			memcpy(c, p, n);
 		c[n] = '\0';
 		r->own[i] = c;
 		return c;

@@ -373,7 +373,8 @@ static int scan(struct fp_reader *r, struct pc_reader *p, unsigned flags, char *
 		off += sizeof rh + caplen;
 		seq++;
 	}
-	qsort(p->e, p->n, sizeof *p->e, cmp_entry);
+	if (p->n)
+		qsort(p->e, p->n, sizeof *p->e, cmp_entry);
 	goto out;
 nomem:
 	ret = trace_err(err, errlen, -ENOMEM, "%s: out of memory", r->path);

@@ -160,8 +160,10 @@ static void put_exchange(struct fp_trace *t, int worker, const struct fp_trace_e
 	rec->t_reply = x->t_reply;
 	rec->t_written = x->t_written;
 	trace_comm_copy(rec->comm, x->comm);
-	memcpy(rec + 1, x->req, rq);
-	memcpy((uint8_t *)(rec + 1) + rq, x->reply, rp);
+	if (rq)
+		memcpy(rec + 1, x->req, rq);
+	if (rp)
+		memcpy((uint8_t *)(rec + 1) + rq, x->reply, rp);
 	ring_publish(r, &s);
 out:
 	if (shared)
@@ -705,6 +707,8 @@ int fp_trace_open(struct fp_trace **tp, const struct fp_trace_opts *o,
 		ret = ops[i]->open(&k->s, paths[i], &t->ses, msg, sizeof msg);
 		if (ret) {
 			trace_err(err, errlen, ret, "%s", msg);
+			free(k->path);
+			k->path = NULL;
 			goto fail;
 		}
 		t->nsinks++;
