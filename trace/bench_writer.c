@@ -2,13 +2,18 @@
  * thread sustains into sqlite, pcap, or both.
  *
  *   trace-writer-bench [-n RECORDS] [-t PRODUCERS] [-p PAYLOAD] [-s SNAPLEN]
- *                      [-d DIR] [--sqlite|--pcap|--both|--all]
+ *                      [-d DIR] [--sqlite|--pcap|--both|--all|--hotpath]
  *
  * Producers hammer fp_trace_exchange() with a metadata mix (LOOKUP, GETATTR,
  * OPEN/RELEASE-sized messages) plus READ replies of PAYLOAD bytes every
  * fourth record, under the block drop policy; the rate counts from open to
  * a completed close (everything committed), so it is the writer's
  * sustained capacity, not the rings' burst rate.
+ *
+ * --hotpath measures the other side: the producer's cost per call, with
+ * 256 MiB rings (use -n 500000 or so, so that nothing is dropped), the drop
+ * policy and a pcap to /dev/null, so producers never wait; the same loop
+ * without a trace is subtracted.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +31,7 @@ struct job {
 	int worker;
 	uint64_t n;
 	uint32_t payload;
+	uint64_t ns;                /* time spent in the loop */
 };
 
 struct msgs {
@@ -59,6 +65,7 @@ static void *producer(void *arg)
 	memset(&m, 0, sizeof m);
 	m.read_r = calloc(1, rlen);
 	memcpy(m.lookup + 40, "somefile.txt", 13);
+	j->ns = fp_trace_now();
 	for (uint64_t i = 0; i < j->n; i++) {
 		uint64_t unique = ((uint64_t)j->worker << 40) | (i * 2 + 2);
 		uint64_t now = fp_trace_now();
@@ -94,6 +101,7 @@ static void *producer(void *arg)
 		}
 		fp_trace_exchange(j->t, j->worker, &x);
 	}
+	j->ns = fp_trace_now() - j->ns;
 	free(m.read_r);
 	return NULL;
 }
@@ -121,7 +129,7 @@ static double run(const char *db, const char *pcap, uint64_t n, int producers,
 		exit(1);
 	}
 	for (int i = 0; i < producers; i++) {
-		jobs[i] = (struct job){ t, i, n / (uint64_t)producers, payload };
+		jobs[i] = (struct job){ t, i, n / (uint64_t)producers, payload, 0 };
 		pthread_create(&th[i], NULL, producer, &jobs[i]);
 	}
 	for (int i = 0; i < producers; i++)
@@ -136,6 +144,45 @@ static double run(const char *db, const char *pcap, uint64_t n, int producers,
 	return (double)st->written / ((double)(t1 - t0) / 1e9);
 }
 
+static void hotpath(uint64_t n, int producers, uint32_t payload)
+{
+	struct fp_trace_opts o = {
+		.pcap_path = "/dev/null", .nworkers = producers, .snaplen = FP_TRACE_SNAPLEN_ALL,
+		.drop_policy = FP_TRACE_DROP, .ring_kib = 262144, .transport = "fusedev",
+	};
+	struct fp_trace_stats st;
+	struct fp_trace *t;
+	pthread_t th[64];
+	struct job jobs[64];
+	char err[256];
+	uint64_t ns = 0, calls = 0;
+
+	if (fp_trace_open(&t, &o, err, sizeof err)) {
+		fprintf(stderr, "trace-writer-bench: %s\n", err);
+		exit(1);
+	}
+	for (int i = 0; i < producers; i++) {
+		jobs[i] = (struct job){ t, i, n / (uint64_t)producers, payload, 0 };
+		pthread_create(&th[i], NULL, producer, &jobs[i]);
+	}
+	for (int i = 0; i < producers; i++) {
+		pthread_join(th[i], NULL);
+		ns += jobs[i].ns;
+		calls += jobs[i].n;
+	}
+	fp_trace_close(t, &st, err, sizeof err);
+
+	/* the same loop without a trace: what building the messages costs */
+	struct job base = { NULL, 0, n / (uint64_t)producers, payload, 0 };
+
+	producer(&base);
+	double with = (double)ns / (double)calls, without = (double)base.ns / (double)base.n;
+
+	printf("hot path     %6.0f ns per fp_trace_exchange() (loop %.0f ns with, %.0f ns without "
+	       "a trace; %llu calls, %llu dropped)\n", with - without, with, without,
+	       (unsigned long long)calls, (unsigned long long)st.dropped);
+}
+
 static long long file_size(const char *p)
 {
 	struct stat st;
@@ -148,6 +195,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "sqlite", no_argument, NULL, 'S' }, { "pcap", no_argument, NULL, 'P' },
 		{ "both", no_argument, NULL, 'B' }, { "all", no_argument, NULL, 'A' },
+		{ "hotpath", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	uint64_t n = 2000000;
@@ -167,9 +215,10 @@ int main(int argc, char **argv)
 		case 'P': which = 2; break;
 		case 'B': which = 4; break;
 		case 'A': which = 7; break;
+		case 'H': which = 8; break;
 		default:
 			fprintf(stderr, "usage: %s [-n RECORDS] [-t PRODUCERS] [-p PAYLOAD] [-s SNAPLEN] "
-				"[-d DIR] [--sqlite|--pcap|--both|--all]\n", argv[0]);
+				"[-d DIR] [--sqlite|--pcap|--both|--all|--hotpath]\n", argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -180,6 +229,10 @@ int main(int argc, char **argv)
 	printf("records=%llu producers=%d read_payload=%u snaplen=%s dir=%s\n",
 	       (unsigned long long)n, producers, payload,
 	       snaplen == FP_TRACE_SNAPLEN_ALL ? "all" : "set", dir);
+	if (which == 8) {
+		hotpath(n, producers, payload);
+		return 0;
+	}
 	for (int k = 0; k < 3; k++) {
 		static const char *const names[] = { "sqlite", "pcap", "sqlite+pcap" };
 		struct fp_trace_stats st;

@@ -17,8 +17,10 @@ int ring_init(struct fp_ring *r, size_t size)
 	memset(r, 0, sizeof *r);
 	if (size < 4096 || (size & (size - 1)))
 		return -EINVAL;
-	/* mmap: pages are only backed once the ring wraps that far. */
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* Populated up front: a first touch in the hot path would be a page
+	 * fault, i.e. a trip into the kernel per 4 KiB of records. */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	r->buf = p;

@@ -12,7 +12,8 @@
 #include "opcodes.h"
 #include "trace_i.h"
 
-#define DEFAULT_RING_KIB   8192
+#define DEFAULT_RING_KIB   4096
+#define MAX_RING_BYTES     (1ull << 30)        /* record sizes are u32 */
 #define DEFAULT_FLUSH_MS   200
 #define DEFAULT_BATCH_ROWS 65536
 #define IDLE_WAIT_NS       (10 * 1000000ull)   /* writer's longest nap */
@@ -116,7 +117,8 @@ static void put_exchange(struct fp_trace *t, int worker, const struct fp_trace_e
 	uint32_t rq = snap(t, req_hdr(t, x->opcode), req_len);
 	uint32_t rp = snap(t, reply_hdr(t, x->opcode, reply_len), reply_len);
 	uint32_t flags = x->flags | extra_flags;
-	uint64_t max = ring_max_record(r) - sizeof(struct trec_x);
+	/* minus 8: the record is rounded up to a multiple of 8 */
+	uint64_t max = ring_max_record(r) - sizeof(struct trec_x) - 8;
 	struct ring_slot s;
 	struct trec_x *rec;
 
@@ -216,8 +218,8 @@ void fp_trace_notify(struct fp_trace *t, int worker, int dir,
 		hdr = (uint32_t)sizeof(struct fuse_out_header) + (nt ? nt->size : 0);
 	}
 	cap = snap(t, hdr, n);
-	if (cap > ring_max_record(r) - sizeof *rec)
-		cap = (uint32_t)(ring_max_record(r) - sizeof *rec);
+	if (cap > ring_max_record(r) - sizeof *rec - 8)
+		cap = (uint32_t)(ring_max_record(r) - sizeof *rec - 8);
 
 	if (shared)
 		pthread_mutex_lock(&t->shared_lock);
@@ -617,6 +619,9 @@ static uint64_t ns_of(clockid_t clk)
 static size_t ring_bytes(uint32_t kib)
 {
 	size_t want = (size_t)(kib ? kib : DEFAULT_RING_KIB) * 1024, size = 4096;
+
+	if (want > MAX_RING_BYTES)
+		want = MAX_RING_BYTES;
 
 	while (size < want)
 		size <<= 1;

@@ -202,7 +202,10 @@ struct fp_trace_opts {
 					only; FP_TRACE_SNAPLEN_ALL = everything */
 	int drop_policy;             /* enum fp_trace_drop_policy */
 	const char *filter;          /* --filter spec, NULL = every opcode */
-	uint32_t ring_kib;           /* per-ring size, 0 = 8192 (rounded up to 2^n) */
+	uint32_t ring_kib;           /* per-ring size, 0 = 4096 (rounded up to 2^n;
+					nworkers + 1 rings, resident from the
+					start; a message longer than half a ring
+					is cut) */
 	uint32_t flush_ms;           /* commit/flush at least this often, 0 = 200 */
 	uint32_t batch_rows;         /* ... and after this many records, 0 = 65536 */
 

@@ -778,6 +778,42 @@ static void test_drop_policy(void **state)
 	drop_case(FP_TRACE_BLOCK);
 }
 
+/* A message bigger than half the ring is cut (flagged), never waited for
+ * forever: 4 KiB rings, block policy, WRITEs of up to 3000 bytes. */
+static void test_record_larger_than_ring(void **state)
+{
+	char d[300], err[256];
+	struct fp_trace_opts o = { .nworkers = 1, .snaplen = FP_TRACE_SNAPLEN_ALL,
+				   .drop_policy = FP_TRACE_BLOCK, .ring_kib = 4 };
+	struct fp_trace *t;
+	struct fp_trace_stats st;
+	struct gen *g = malloc(sizeof *g);
+
+	(void)state;
+	path_in_dir(d, sizeof d, "small.db");
+	o.db_path = d;
+	alarm(60);
+	assert_int_equal(fp_trace_open(&t, &o, err, sizeof err), 0);
+	for (uint64_t i = 0; i < 3000; i++) {
+		struct fp_trace_exchange x;
+
+		gen_exchange(0, i, g, &x);
+		fp_trace_exchange(t, 0, &x);
+	}
+	assert_int_equal(fp_trace_close(t, &st, err, sizeof err), 0);
+	alarm(0);
+	assert_int_equal(st.records, 3000);
+	assert_int_equal(st.dropped, 0);
+	/* 2048-byte records at most: long WRITEs and READ replies are cut */
+	assert_true(count_rows(d, "SELECT count(*) FROM requests WHERE op = 16 AND flags & 16"
+			       " AND length(req) < req_len") > 0);
+	assert_true(count_rows(d, "SELECT count(*) FROM requests WHERE op = 15 AND flags & 32"
+			       " AND length(reply) < reply_len") > 0);
+	assert_int_equal(count_rows(d, "SELECT count(*) FROM requests WHERE length(req) + "
+				       "coalesce(length(reply), 0) > 2048"), 0);
+	free(g);
+}
+
 /* ---- Errors -------------------------------------------------------------------- */
 
 static void test_open_errors(void **state)
@@ -948,6 +984,7 @@ int main(void)
 		cmocka_unit_test(test_filter_recording),
 		cmocka_unit_test(test_snaplen),
 		cmocka_unit_test(test_drop_policy),
+		cmocka_unit_test(test_record_larger_than_ring),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_write_errors),
 	};
