@@ -14,6 +14,7 @@
 #include "passthrough.h"
 #include "session.h"
 #include "forward.h"
+#include "daemon.h"
 #include <fcntl.h>
 #include <sys/wait.h>
 
@@ -50,9 +51,8 @@ static const char usage_text[] =
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
 "\n"
-"exit status: 0 after a clean unmount (with --backend: the backend's exit\n"
-"status), 1 on a runtime error (mount failed, SRC unusable, backend died),\n"
-"2 on a usage error.\n";
+"exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
+"SRC unusable, backend died or crashed), 2 on a usage error.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -273,7 +273,7 @@ int main(int argc, char **argv)
 	}
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
-			c.src, m.mountpoint, m.conn, c.threads);
+			c.src ? c.src : c.backend, m.mountpoint, m.conn, c.threads);
 
 	dev = fp_fusedev_start(m.fd, c.threads, &s, on_ended, &ended_err, err, sizeof err);
 	if (!dev) {
@@ -321,12 +321,17 @@ int main(int argc, char **argv)
 	}
 	fp_session_drain(&s);
 	if (c.backend) {
-		/* the backend's replies go out on the workers' fds: stop it
-		 * before those close.  Its exit status becomes ours after a
-		 * clean shutdown. */
+		/* The backend's replies go out on the workers' fds: stop it
+		 * before those close.  A libfuse daemon whose device goes away
+		 * any other way than a real unmount (ENODEV) exits 1, so once we
+		 * have asked it to stop only a crash counts as a failure. */
 		int st = fwd_stop(fs);
-		if (!rc && !fwd_death_reason(fs))
-			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (!rc && WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM) {
+			char d[96];
+			fp_daemon_describe(st, d, sizeof d);
+			fprintf(stderr, "fuseproxy: backend %s while stopping\n", d);
+			rc = EXIT_RUNTIME;
+		}
 	}
 	fp_fusedev_free(dev);
 	if (c.verbose)
