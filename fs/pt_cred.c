@@ -231,7 +231,7 @@ int pt_cred_apply(const struct fp_req *req, enum pt_cred_kind kind)
 		}
 		if (req->v.ext_len && (err = add_ext_groups(t, req, &n)))
 			return err;
-		if ((err = set_groups(t, t->want, n)))
+	if ((err = set_groups(t, t->want, n)))
 			return err;
 	}
 	if (gid != t->fsgid) {

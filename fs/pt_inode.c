@@ -672,6 +672,7 @@ int pt_inode_table_init(struct pt_fs *fs)
 	if (fstat(fs->root_fd, &st) < 0)
 		return -errno;
 	fs->handles_ok = true;
+	uid_t saved = pt_cred_root_begin();
 	{
 		union {
 			struct file_handle fh;
@@ -688,6 +689,7 @@ int pt_inode_table_init(struct pt_fs *fs)
 				close(t);
 		}
 	}
+	pt_cred_root_end(saved);
 	if (!fs->handles_ok)
 		warn_pin(fs, "file handles do not work here (name_to_handle_at/"
 			 "open_by_handle_at failed: no export support or no "
