@@ -196,6 +196,7 @@ fp_teardown() {
   [ -z "$FP_TORN_DOWN" ] || return "$rc"
   FP_TORN_DOWN=1
   set +e
+  trap - ERR
   # A late signal (from the watchdog or the user) must not cut the cleanup short; every
   # step below is bounded by its own timeout.
   trap '' INT TERM
@@ -245,6 +246,9 @@ fp__watchdog() {
   exit 0
 }
 
+# With set -e a failing command ends the test; say which one.
+set -o errtrace
+trap 'fp_log "command failed with status $? at ${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND"' ERR
 trap 'fp_teardown $?; exit $?' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
