@@ -480,6 +480,23 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	return 0;
 }
 
+struct collect { struct fp_inflight *out; int max, n; };
+
+static void collect_one(struct fp_pending *p, void *arg)
+{
+	struct collect *c = arg;
+	if (c->n < c->max && p->chan)
+		c->out[c->n++] = (struct fp_inflight){ p->unique, p->in.nodeid, p->t_read,
+						       p->in.opcode, p->in.pid, FP_AT_BACKEND };
+}
+
+static int fwd_inflight(struct fp_fs *fs, struct fp_inflight *out, int max)
+{
+	struct collect c = { out, max, 0 };
+	fp_pending_foreach(&FWD(fs)->pt, collect_one, &c);
+	return c.n;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
@@ -584,5 +601,6 @@ static const struct fp_fs_ops fwd_ops = {
 	.flags = FP_FS_RAW,
 	.init = fwd_init,
 	.handle = fwd_handle,
+	.inflight = fwd_inflight,
 	.destroy = fwd_destroy,
 };

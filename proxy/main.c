@@ -1,6 +1,7 @@
 /* \summary: fuseproxy command line: parse options, mount, run workers,
  * unmount on SIGINT/SIGTERM or when the kernel ends the connection. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "session.h"
 #include "forward.h"
 #include "daemon.h"
+#include "control.h"
 #include <fcntl.h>
 #include <sys/wait.h>
 
@@ -177,6 +179,7 @@ static void parse_args(struct cli *c, int argc, char **argv)
 }
 
 static pthread_t main_thread;
+static int run(int argc, char **argv);
 
 /* The connection ended on its own (umount, abort): wake the main thread. */
 static void on_ended(void *arg, int err)
@@ -203,13 +206,30 @@ static void raise_nofile(void)
 	}
 }
 
+/* Subcommands, git style: `fuseproxy status MNT`. */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "status", fp_control_status },
+};
+
 int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	return run(argc, argv);
+}
+
+static int run(int argc, char **argv)
 {
 	struct cli c;
 	struct fp_session s;
 	struct fp_mount m;
 	struct fp_fs *fs;
 	struct fp_fusedev *dev;
+	struct fp_control *ctl = NULL;
 	char err[512];
 	int e, ended_err = 0, rc = 0;
 	sigset_t set;
@@ -275,6 +295,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
 			c.src ? c.src : c.backend, m.mountpoint, m.conn, c.threads);
 
+	{
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof what, c.backend ? "backend '%s'" : "passthrough %s",
+			 c.backend ? c.backend : c.src);
+		ctl = fp_control_start(&s, m.mountpoint, what, err, sizeof err);
+		if (!ctl)
+			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
+				err);
+	}
 	dev = fp_fusedev_start(m.fd, c.threads, &s, on_ended, &ended_err, err, sizeof err);
 	if (!dev) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
@@ -338,6 +367,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fuseproxy: %llu requests, %llu errors\n",
 			(unsigned long long)s.nreq, (unsigned long long)s.nerr);
 out_unmount:
+	fp_control_stop(ctl);
 	fp_unmount(&m);
 	fp_mount_free(&m);
 out_session:
