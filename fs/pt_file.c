@@ -324,6 +324,7 @@ int pt_release(struct pt_fs *fs, struct fp_req *req)
 		return -EBADF;
 	if (in.release_flags & FUSE_RELEASE_FLUSH)
 		pt_locks_release_owner(fs, req->in->nodeid, in.lock_owner);
+	pt_locks_release_fh(fs, req->in->nodeid, in.fh);
 	/* FUSE_RELEASE_FLOCK_UNLOCK: closing our fd drops its flock() */
 	pt_file_free(fs, in.fh);
 	return 0;

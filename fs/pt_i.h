@@ -252,6 +252,8 @@ int pt_locks_init(struct pt_fs *fs);
 void pt_locks_fini(struct pt_fs *fs);
 /* Drop every POSIX lock `owner` holds on `nodeid` (FLUSH/close semantics). */
 void pt_locks_release_owner(struct pt_fs *fs, uint64_t nodeid, uint64_t owner);
+/* Drop the owners created through fh (RELEASE: OFD locks end with it). */
+void pt_locks_release_fh(struct pt_fs *fs, uint64_t nodeid, uint64_t fh);
 
 /* ---- handlers -------------------------------------------------------------- */
 

@@ -763,6 +763,21 @@ static void test_locks(void **state)
 	assert_int_equal(lk(e, FUSE_SETLK, n, fa, A, F_UNLCK, 0, EOFF, 111, FUSE_LK_FLOCK, NULL), 0);
 	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_RDLCK, 0, EOFF, 222, FUSE_LK_FLOCK, NULL), 0);
 
+	/* OFD locks: lock_owner is the kernel's file, no FLUSH names it;
+	 * RELEASE of that fh ends them */
+	uint64_t fo = open_ok(e, n, O_RDWR, NULL);
+	const uint64_t OFD = 0xf11e;
+	assert_int_equal(lk(e, FUSE_SETLK, n, fa, A, F_UNLCK, 0, EOFF, 111, 0, NULL), 0);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fo, OFD, F_WRLCK, 1000, 1999, 0, 0, NULL), 0);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_WRLCK, 1500, 1500, 222, 0, NULL), -EAGAIN);
+	fl.fh = fo;
+	fl.lock_owner = 0x5555;   /* some process closing its fd of that file */
+	assert_int_equal(call(e, FUSE_FLUSH, n, &fl, sizeof fl, NULL, NULL, NULL, 0), 0);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_WRLCK, 1500, 1500, 222, 0, NULL), -EAGAIN);
+	release(e, n, fo);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_WRLCK, 1500, 1500, 222, 0, NULL), 0);
+	fl.lock_owner = A;
+
 	long before = pt_open_fds(e->fs);
 	release(e, n, fa2);
 	release(e, n, fb);
