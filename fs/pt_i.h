@@ -109,6 +109,7 @@ struct pt_file {
 	uint32_t gen;
 	uint8_t in_use;
 	uint8_t is_dir;
+	uint8_t direct;             /* O_DIRECT: I/O buffers must be aligned */
 	uint64_t nodeid;
 	struct pt_dir *dir;
 };
