@@ -121,7 +121,7 @@ static int open_backing(struct pt_fs *fs, int dirfd, const char *path, uint32_t 
 			int extra, mode_t mode)
 {
 	int f = backing_flags(fs, kflags) | extra;
-	int fd = openat(dirfd, path, f, mode);
+	int fd = pt_openat_retry(fs, dirfd, path, f, mode);
 
 	if (fd < 0 && errno == EACCES && (f & O_ACCMODE) != ((int)kflags & O_ACCMODE)) {
 		f = (f & ~O_ACCMODE) | ((int)kflags & O_ACCMODE);
