@@ -798,7 +798,7 @@ static void test_direct_io(void **state)
 {
 	struct env *e = *state;
 	struct fuse_entry_out eo;
-	uint64_t fh;
+	uint64_t fh = 0;
 	static char blk[8192];
 
 	for (size_t i = 0; i < sizeof blk; i++)
