@@ -191,7 +191,7 @@ static int add_ext_groups(struct pt_thread *t, const struct fp_req *req, int *n)
 static int set_groups(struct pt_thread *t, const gid_t *g, int n)
 {
 	if (t->groups_known && t->ngroups == n &&
-	    memcmp(t->groups, g, (size_t)n * sizeof *g) == 0)
+	    (n == 0 || memcmp(t->groups, g, (size_t)n * sizeof *g) == 0))
 		return 0;
 	if (syscall(SYS_setgroups, (size_t)n, g) < 0)
 		return -errno;
@@ -199,7 +199,8 @@ static int set_groups(struct pt_thread *t, const gid_t *g, int n)
 		t->groups_known = false;
 		return 0;
 	}
-	memcpy(t->groups, g, (size_t)n * sizeof *g);
+	if (n)
+		memcpy(t->groups, g, (size_t)n * sizeof *g);
 	t->ngroups = n;
 	t->groups_known = true;
 	return 0;
@@ -226,12 +227,13 @@ int pt_cred_apply(const struct fp_req *req, enum pt_cred_kind kind)
 			struct group_entry *e = cached_groups(t, (pid_t)h->pid, uid, gid);
 			if (grow(&t->want, &t->want_cap, e->n))
 				return -ENOMEM;
-			memcpy(t->want, e->g, (size_t)e->n * sizeof *e->g);
+			if (e->n)
+				memcpy(t->want, e->g, (size_t)e->n * sizeof *e->g);
 			n = e->n;
 		}
 		if (req->v.ext_len && (err = add_ext_groups(t, req, &n)))
 			return err;
-		if ((err = set_groups(t, t->want, n)))
+	if ((err = set_groups(t, t->want, n)))
 			return err;
 	}
 	if (gid != t->fsgid) {

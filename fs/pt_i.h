@@ -109,6 +109,7 @@ struct pt_file {
 	uint32_t gen;
 	uint8_t in_use;
 	uint8_t is_dir;
+	uint8_t direct;             /* O_DIRECT: I/O buffers must be aligned */
 	uint64_t nodeid;
 	struct pt_dir *dir;
 };
@@ -165,6 +166,9 @@ void pt_inode_forget(struct pt_fs *fs, uint64_t nodeid, uint64_t n);
 void pt_inode_pin_if_last_link(struct pt_fs *fs, int dirfd, const char *name);
 /* Close unused cached fds until at most `target` remain (EMFILE recovery). */
 void pt_cache_shrink(struct pt_fs *fs, uint32_t target);
+/* openat(), retried once after halving the fd cache if the process is out
+ * of fds: apps' open files and our cached inode fds share one limit. */
+int pt_openat_retry(struct pt_fs *fs, int dirfd, const char *path, int flags, mode_t mode);
 
 void pt_fill_attr(struct pt_fs *fs, const struct stat *st, struct fuse_attr *a);
 void pt_fill_entry_times(struct pt_fs *fs, struct fuse_entry_out *e);
@@ -252,6 +256,8 @@ int pt_locks_init(struct pt_fs *fs);
 void pt_locks_fini(struct pt_fs *fs);
 /* Drop every POSIX lock `owner` holds on `nodeid` (FLUSH/close semantics). */
 void pt_locks_release_owner(struct pt_fs *fs, uint64_t nodeid, uint64_t owner);
+/* Drop the owners created through fh (RELEASE: OFD locks end with it). */
+void pt_locks_release_fh(struct pt_fs *fs, uint64_t nodeid, uint64_t fh);
 
 /* ---- handlers -------------------------------------------------------------- */
 

@@ -126,6 +126,17 @@ void pt_cache_shrink(struct pt_fs *fs, uint32_t target)
 	pthread_mutex_unlock(&fs->cache.lock);
 }
 
+int pt_openat_retry(struct pt_fs *fs, int dirfd, const char *path, int flags, mode_t mode)
+{
+	int fd = openat(dirfd, path, flags, mode);
+
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		pt_cache_shrink(fs, fs->cache.cap / 2);
+		fd = openat(dirfd, path, flags, mode);
+	}
+	return fd;
+}
+
 /* Account a freshly set ino->fd in the cache.  If there is no room even
  * after a sweep, the fd becomes transient: closed when its last user
  * leaves (now, if it has none). */
@@ -499,11 +510,7 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 	if (fd >= 0) {
 		objfd = fd;
 	} else {
-		opened = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (opened < 0 && (errno == EMFILE || errno == ENFILE)) {
-			pt_cache_shrink(fs, fs->cache.cap / 2);
-			opened = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		}
+		opened = pt_openat_retry(fs, dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
 		if (opened < 0)
 			return -errno;
 		fd_opened(fs);
@@ -672,6 +679,7 @@ int pt_inode_table_init(struct pt_fs *fs)
 	if (fstat(fs->root_fd, &st) < 0)
 		return -errno;
 	fs->handles_ok = true;
+	uid_t saved = pt_cred_root_begin();
 	{
 		union {
 			struct file_handle fh;
@@ -688,6 +696,7 @@ int pt_inode_table_init(struct pt_fs *fs)
 				close(t);
 		}
 	}
+	pt_cred_root_end(saved);
 	if (!fs->handles_ok)
 		warn_pin(fs, "file handles do not work here (name_to_handle_at/"
 			 "open_by_handle_at failed: no export support or no "

@@ -85,17 +85,18 @@ static void give_up(struct fwd *f, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (atomic_exchange(&f->dead, 1))
+	/* while we stop it ourselves, its going away is no death */
+	if (atomic_load(&f->stopping) || atomic_exchange(&f->dead, 1)) {
+		fp_pending_drain(&f->pt, fail_pending, f);
 		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(f->death, sizeof f->death, fmt, ap);
 	va_end(ap);
 	fp_pending_drain(&f->pt, fail_pending, f);
-	if (!atomic_load(&f->stopping)) {
-		fprintf(stderr, "fuseproxy: backend '%s': %s\n", f->o.cmd, f->death);
-		if (f->o.died)
-			f->o.died(f->o.died_arg);
-	}
+	fprintf(stderr, "fuseproxy: backend '%s': %s\n", f->o.cmd, f->death);
+	if (f->o.died)
+		f->o.died(f->o.died_arg);
 }
 
 const char *fwd_death_reason(struct fp_fs *fs)
@@ -321,6 +322,9 @@ static void *reader_main(void *arg)
 		}
 		if (n == 0) {
 			char st[96] = "";
+			/* it usually exits right after closing: say how */
+			for (int i = 0; i < 20 && !fp_daemon_poll_exit(&f->d); i++)
+				usleep(5000);
 			if (fp_daemon_poll_exit(&f->d))
 				fp_daemon_describe(f->d.status, st, sizeof st);
 			give_up(f, "closed its connection%s%s", st[0] ? ", " : "", st);
@@ -476,6 +480,23 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	return 0;
 }
 
+struct collect { struct fp_inflight *out; int max, n; };
+
+static void collect_one(struct fp_pending *p, void *arg)
+{
+	struct collect *c = arg;
+	if (c->n < c->max && p->chan)
+		c->out[c->n++] = (struct fp_inflight){ p->unique, p->in.nodeid, p->t_read,
+						       p->in.opcode, p->in.pid, FP_AT_BACKEND };
+}
+
+static int fwd_inflight(struct fp_fs *fs, struct fp_inflight *out, int max)
+{
+	struct collect c = { out, max, 0 };
+	fp_pending_foreach(&FWD(fs)->pt, collect_one, &c);
+	return c.n;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
@@ -542,7 +563,16 @@ int fwd_stop(struct fp_fs *fs)
 			}
 		}
 	}
+	/* Ask the backend to exit (libfuse daemons leave their loop cleanly on
+	 * SIGTERM) before closing the socket, which they would report as a
+	 * short read and exit 1.  A daemon that forked away from the pid we
+	 * started sees the socket close instead. */
 	atomic_store(&f->stopping, 1);
+	if (f->d.pid > 0 && !fp_daemon_poll_exit(&f->d)) {
+		kill(-f->d.pid, SIGTERM);
+		for (int i = 0; i < 500 && !fp_daemon_poll_exit(&f->d); i++)
+			usleep(10000);
+	}
 	shutdown(f->d.sock, SHUT_RDWR);	/* wakes the reader: EOF */
 	if (f->reader_started) {
 		pthread_join(f->reader, NULL);
@@ -571,5 +601,6 @@ static const struct fp_fs_ops fwd_ops = {
 	.flags = FP_FS_RAW,
 	.init = fwd_init,
 	.handle = fwd_handle,
+	.inflight = fwd_inflight,
 	.destroy = fwd_destroy,
 };

@@ -1,6 +1,7 @@
 /* \summary: fuseproxy command line: parse options, mount, run workers,
  * unmount on SIGINT/SIGTERM or when the kernel ends the connection. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 #include "passthrough.h"
 #include "session.h"
 #include "forward.h"
+#include "daemon.h"
+#include "control.h"
 #include <fcntl.h>
 #include <sys/wait.h>
 
@@ -50,9 +53,8 @@ static const char usage_text[] =
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
 "\n"
-"exit status: 0 after a clean unmount (with --backend: the backend's exit\n"
-"status), 1 on a runtime error (mount failed, SRC unusable, backend died),\n"
-"2 on a usage error.\n";
+"exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
+"SRC unusable, backend died or crashed), 2 on a usage error.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -177,6 +179,7 @@ static void parse_args(struct cli *c, int argc, char **argv)
 }
 
 static pthread_t main_thread;
+static int run(int argc, char **argv);
 
 /* The connection ended on its own (umount, abort): wake the main thread. */
 static void on_ended(void *arg, int err)
@@ -203,13 +206,30 @@ static void raise_nofile(void)
 	}
 }
 
+/* Subcommands, git style: `fuseproxy status MNT`. */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "status", fp_control_status },
+};
+
 int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	return run(argc, argv);
+}
+
+static int run(int argc, char **argv)
 {
 	struct cli c;
 	struct fp_session s;
 	struct fp_mount m;
 	struct fp_fs *fs;
 	struct fp_fusedev *dev;
+	struct fp_control *ctl = NULL;
 	char err[512];
 	int e, ended_err = 0, rc = 0;
 	sigset_t set;
@@ -273,8 +293,17 @@ int main(int argc, char **argv)
 	}
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
-			c.src, m.mountpoint, m.conn, c.threads);
+			c.src ? c.src : c.backend, m.mountpoint, m.conn, c.threads);
 
+	{
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof what, c.backend ? "backend '%s'" : "passthrough %s",
+			 c.backend ? c.backend : c.src);
+		ctl = fp_control_start(&s, m.mountpoint, what, err, sizeof err);
+		if (!ctl)
+			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
+				err);
+	}
 	dev = fp_fusedev_start(m.fd, c.threads, &s, on_ended, &ended_err, err, sizeof err);
 	if (!dev) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
@@ -321,18 +350,24 @@ int main(int argc, char **argv)
 	}
 	fp_session_drain(&s);
 	if (c.backend) {
-		/* the backend's replies go out on the workers' fds: stop it
-		 * before those close.  Its exit status becomes ours after a
-		 * clean shutdown. */
+		/* The backend's replies go out on the workers' fds: stop it
+		 * before those close.  A libfuse daemon whose device goes away
+		 * any other way than a real unmount (ENODEV) exits 1, so once we
+		 * have asked it to stop only a crash counts as a failure. */
 		int st = fwd_stop(fs);
-		if (!rc && !fwd_death_reason(fs))
-			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (!rc && WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM) {
+			char d[96];
+			fp_daemon_describe(st, d, sizeof d);
+			fprintf(stderr, "fuseproxy: backend %s while stopping\n", d);
+			rc = EXIT_RUNTIME;
+		}
 	}
 	fp_fusedev_free(dev);
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: %llu requests, %llu errors\n",
 			(unsigned long long)s.nreq, (unsigned long long)s.nerr);
 out_unmount:
+	fp_control_stop(ctl);
 	fp_unmount(&m);
 	fp_mount_free(&m);
 out_session:

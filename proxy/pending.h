@@ -51,6 +51,9 @@ int fp_pending_with(struct fp_pending_table *t, uint64_t unique,
  * on each removed entry outside the lock, then releases it. */
 void fp_pending_drain(struct fp_pending_table *t,
 		      void (*fn)(struct fp_pending *p, void *arg), void *arg);
+/* Call fn on every entry under the lock (keep fn short). */
+void fp_pending_foreach(struct fp_pending_table *t,
+			void (*fn)(struct fp_pending *p, void *arg), void *arg);
 /* Oldest t_read among pending entries, 0 if none. */
 uint64_t fp_pending_oldest(struct fp_pending_table *t);
 

@@ -217,6 +217,38 @@ static void comm_of(uint32_t pid, char *buf, size_t n)
 		buf[r - 1] = 0;
 }
 
+static int by_age(const void *a, const void *b)
+{
+	const struct fp_inflight *x = a, *y = b;
+	return x->t_read < y->t_read ? -1 : x->t_read > y->t_read;
+}
+
+int fp_session_inflight(struct fp_session *s, struct fp_inflight *out, int max)
+{
+	int n = 0;
+
+	for (int w = 0; w < s->nworkers && n < max; w++) {
+		struct fp_worker_slot *sl = &s->slots[w];
+		uint64_t u = atomic_load_explicit(&sl->unique, memory_order_acquire);
+		if (!u)
+			continue;
+		struct fp_inflight f = { u, sl->nodeid, sl->t_read, sl->opcode, sl->pid,
+					 FP_AT_FS };
+		if (atomic_load_explicit(&sl->unique, memory_order_acquire) != u)
+			continue;	/* finished while we looked */
+		out[n++] = f;
+	}
+	pthread_mutex_lock(&s->blk_lock);
+	for (struct fp_blocking *b = s->blk; b && n < max; b = b->next)
+		out[n++] = (struct fp_inflight){ b->unique, b->nodeid, b->t_read, b->opcode,
+						 b->pid, FP_AT_BLOCKED };
+	pthread_mutex_unlock(&s->blk_lock);
+	if (s->fs && s->fs->ops->inflight && n < max)
+		n += s->fs->ops->inflight(s->fs, out + n, max - n);
+	qsort(out, (size_t)n, sizeof *out, by_age);
+	return n;
+}
+
 void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done)
 {
@@ -253,18 +285,23 @@ static void debug_line(struct fp_session *s, struct fp_req *req, const char *req
 
 /* Dispatch to the filesystem, answer, log.  The slot marks the request as
  * interruptible while the filesystem has it. */
-static void serve(struct fp_session *s, struct fp_req *req, _Atomic uint64_t *slot,
+static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slot *slot,
 		  const char *reqtxt)
 {
 	const struct fuse_in_header *in = req->in;
 	const struct fuse_op *op = fuse_op_get(in->opcode);
 	int ret;
 
-	if (slot)
-		atomic_store_explicit(slot, in->unique, memory_order_relaxed);
+	if (slot) {
+		slot->nodeid = in->nodeid;
+		slot->t_read = req->t_read;
+		slot->opcode = in->opcode;
+		slot->pid = in->pid;
+		atomic_store_explicit(&slot->unique, in->unique, memory_order_release);
+	}
 	ret = s->fs->ops->handle(s->fs, req);
 	if (slot)
-		atomic_store_explicit(slot, 0, memory_order_relaxed);
+		atomic_store_explicit(&slot->unique, 0, memory_order_release);
 	if (ret == FP_ASYNC)
 		return;	/* the filesystem answers (and logs) later */
 	if (op && (op->flags & FOP_NOREPLY))
@@ -338,6 +375,10 @@ static int start_blocking(struct fp_session *s, struct fp_req *req, const char *
 	if (reqtxt)
 		snprintf(j->reqtxt, sizeof j->reqtxt, "%s", reqtxt);
 	j->b.unique = req->in->unique;
+	j->b.nodeid = req->in->nodeid;
+	j->b.t_read = req->t_read;
+	j->b.opcode = req->in->opcode;
+	j->b.pid = req->in->pid;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -402,7 +443,7 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 				return;
 			break;
 		}
-		serve(s, req, &s->slots[req->worker].unique, reqtxt);
+		serve(s, req, &s->slots[req->worker], reqtxt);
 		return;
 	}
 	if (ret != FP_NOREPLY) {
