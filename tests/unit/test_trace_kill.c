@@ -1,7 +1,7 @@
 /* Description: a recorder killed with SIGKILL mid-run leaves traces that
- * open.  A child records to sqlite and pcap without pause; once it knows a
- * batch of K exchanges has been committed it tells the parent, which lets
- * it run on and then kills it.  The sqlite trace must open and hold between
+ * open.  A child records to sqlite and pcap without pause; once another
+ * connection sees the first K exchanges committed it tells the parent,
+ * which lets it run on and then kills it.  The sqlite trace must open and hold between
  * K and the number of exchanges the child had handed over, each row intact;
  * the pcap must open with FP_READ_TRUNCATED_OK and hold at least K.
  */
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +41,22 @@ static void sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
+}
+
+static uint64_t committed_rows(void)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	uint64_t n = 0;
+
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, "SELECT count(*) FROM requests", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(h);
+	return n;
 }
 
 static void child(struct shared *sh, int fd)
@@ -69,7 +86,9 @@ static void child(struct shared *sh, int fd)
 		sleep_ms(5);
 		fp_trace_stats(t, &st);
 	} while (st.written < i);
-	sleep_ms(4 * FLUSH_MS);
+	/* committed = visible to another connection */
+	while (committed_rows() < i)
+		sleep_ms(5);
 	atomic_store(&sh->committed, i);
 	if (write(fd, "k", 1) != 1)
 		_exit(2);
