@@ -2,7 +2,7 @@
  * thread sustains into sqlite, pcap, or both.
  *
  *   trace-writer-bench [-n RECORDS] [-t PRODUCERS] [-p PAYLOAD] [-s SNAPLEN]
- *                      [-d DIR] [--sqlite|--pcap|--both|--all|--hotpath]
+ *                      [-d DIR] [-r RING_KIB] [--sqlite|--pcap|--both|--all|--hotpath]
  *
  * Producers hammer fp_trace_exchange() with a metadata mix (LOOKUP, GETATTR,
  * OPEN/RELEASE-sized messages) plus READ replies of PAYLOAD bytes every
@@ -110,12 +110,14 @@ static void *producer(void *arg)
  * rate: under FP_TRACE_BLOCK producers cannot run more than the rings
  * ahead of it); *close_s gets the time close() took (drain of the rings,
  * index build, checkpoint). */
+static uint32_t ring_kib;
+
 static double run(const char *db, const char *pcap, uint64_t n, int producers,
 		  uint32_t payload, uint32_t snaplen, struct fp_trace_stats *st, double *close_s)
 {
 	struct fp_trace_opts o = {
 		.db_path = db, .pcap_path = pcap, .nworkers = producers, .snaplen = snaplen,
-		.drop_policy = FP_TRACE_BLOCK, .transport = "fusedev",
+		.drop_policy = FP_TRACE_BLOCK, .transport = "fusedev", .ring_kib = ring_kib,
 	};
 	struct fp_trace *t;
 	pthread_t th[64];
@@ -204,13 +206,14 @@ int main(int argc, char **argv)
 	const char *dir = "/tmp";
 	char db[4096], pcap[4096];
 
-	while ((c = getopt_long(argc, argv, "n:t:p:s:d:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:t:p:s:d:r:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': n = strtoull(optarg, NULL, 0); break;
 		case 't': producers = atoi(optarg); break;
 		case 'p': payload = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 's': snaplen = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'd': dir = optarg; break;
+		case 'r': ring_kib = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'S': which = 1; break;
 		case 'P': which = 2; break;
 		case 'B': which = 4; break;
@@ -218,7 +221,7 @@ int main(int argc, char **argv)
 		case 'H': which = 8; break;
 		default:
 			fprintf(stderr, "usage: %s [-n RECORDS] [-t PRODUCERS] [-p PAYLOAD] [-s SNAPLEN] "
-				"[-d DIR] [--sqlite|--pcap|--both|--all|--hotpath]\n", argv[0]);
+				"[-d DIR] [-r RING_KIB] [--sqlite|--pcap|--both|--all|--hotpath]\n", argv[0]);
 			return c == 'h' ? 0 : 2;
 		}
 	}

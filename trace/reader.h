@@ -57,6 +57,11 @@ void fp_reader_close(struct fp_reader *r);
  * reason in err. */
 const char *fp_trace_detect(const char *path, char *err, size_t errlen);
 
+/* Build the sqlite indexes a trace gets at a clean close (doc/trace-format.md
+ * 4.3) if they are missing, e.g. after the recorder was killed.  Needs
+ * write access.  Returns 0 or -errno with err. */
+int fp_trace_db_index(const char *path, char *err, size_t errlen);
+
 /* ---- Conversion (fuseanalyze convert) --------------------------------------- */
 
 enum fp_trace_format { FP_FMT_AUTO = 0, FP_FMT_SQLITE, FP_FMT_PCAP };

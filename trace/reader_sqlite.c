@@ -291,3 +291,23 @@ const struct fp_reader_ops fp_sqlite_reader = {
 	.next = sq_next,
 	.close = sq_close,
 };
+
+int fp_trace_db_index(const char *path, char *err, size_t errlen)
+{
+	struct fp_reader r = { .path = path };
+	sqlite3 *db = NULL;
+	int64_t app = 0;
+	int rc, ret = 0;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (!rc)
+		rc = pragma_int(db, "PRAGMA application_id", &app);
+	if (rc)
+		ret = fail(&r, db, rc, "cannot open", err, errlen);
+	else if (app != APPLICATION_ID)
+		ret = trace_err(err, errlen, -EINVAL, "%s: not a fuseproxy trace", path);
+	else if ((rc = sqlite3_exec(db, fp_trace_db_indexes, NULL, NULL, NULL)))
+		ret = fail(&r, db, rc, "building indexes", err, errlen);
+	sqlite3_close_v2(db);
+	return ret;
+}

@@ -59,6 +59,22 @@ static uint64_t committed_rows(void)
 	return n;
 }
 
+static int index_count(void)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT count(*) FROM sqlite_master WHERE type = 'index'",
+					    -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
 static void child(struct shared *sh, int fd)
 {
 	struct fp_trace_opts o = { .db_path = db, .pcap_path = pcap, .nworkers = 1,
@@ -178,6 +194,16 @@ static void test_sigkill(void **state)
 	check_rows(db, 0, atomic_load(&sh->committed), atomic_load(&sh->handed));
 	check_rows(pcap, FP_READ_TRUNCATED_OK, atomic_load(&sh->committed),
 		   atomic_load(&sh->handed));
+	/* indexes are built at a clean close: add them afterwards */
+	assert_int_equal(index_count(), 0);
+	{
+		char err[FP_TRACE_ERRBUF_SIZE];
+
+		if (fp_trace_db_index(db, err, sizeof err))
+			fail_msg("%s", err);
+	}
+	assert_int_equal(index_count(), 5);
+	check_rows(db, 0, atomic_load(&sh->committed), atomic_load(&sh->handed));
 	munmap(sh, sizeof *sh);
 }
 
