@@ -20,6 +20,28 @@
  * shared, mutex-protected ring: for rare records from other threads.
  *
  * Formats: doc/trace-format.md.  Reading back: reader.h.
+ *
+ * Use from the engine:
+ *
+ *   struct fp_trace_opts o = { .db_path = "trace.db", .pcap_path = NULL,
+ *                              .nworkers = nthreads, .snaplen = FP_TRACE_SNAPLEN_ALL,
+ *                              .filter = filter_arg, .argc = argc, .argv = argv,
+ *                              .mountpoint = mnt, .transport = "fusedev" };
+ *   if (fp_trace_open(&t, &o, err, sizeof err)) -> print err, exit 1
+ *
+ *   worker w, after writing the reply (or deciding there is none):
+ *     struct fp_trace_exchange x = {
+ *             .unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+ *             .uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = w,
+ *             .t_read = req->t_read, .t_sent = .., .t_reply = .., .t_written = now,
+ *             .error = err, .flags = .., .req = in, .req_len = in->len,
+ *             .reply = out_hdr, .reply_len = out_len };
+ *     fp_trace_exchange(t, w, &x);
+ *   notifications: fp_trace_notify(t, w, FP_DIR_PROXY_TO_KERNEL, msg, len, now);
+ *   lifecycle:     fp_trace_event(t, FP_EV_BACKEND_EXIT, "backend exited: %d", st);
+ *   at shutdown, after the workers stopped: fp_trace_pending() for each
+ *   request still in flight, then fp_trace_close(t, &stats, err, n) and
+ *   print stats.dropped / stats.lost if not 0.
  */
 #ifndef FP_TRACE_H
 #define FP_TRACE_H

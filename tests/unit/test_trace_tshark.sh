@@ -15,6 +15,18 @@ LUA=$2
 command -v tshark >/dev/null 2>&1 || { echo "tshark not installed: skip"; exit 77; }
 command -v sqlite3 >/dev/null 2>&1 || { echo "sqlite3 not installed: skip"; exit 77; }
 
+# Does the dissector load?  A Lua error fails the test; Lua being switched
+# off (e.g. for root, see run_user_scripts_when_superuser in init.lua) skips.
+loaderr=$(tshark -G fields -X "lua_script:$LUA" 2>&1 >/dev/null | grep -i 'lua' || true)
+if [ -n "$loaderr" ]; then
+	echo "FAIL the dissector does not load: $loaderr"
+	exit 1
+fi
+if ! tshark -G fields -X "lua_script:$LUA" 2>/dev/null | grep -q "	fuse\.opcode	"; then
+	echo "tshark runs no Lua scripts here (Lua disabled, or disabled for root): skip"
+	exit 77
+fi
+
 dir=$(mktemp -d /tmp/test_trace_tshark.XXXXXX)
 trap 'rm -rf "$dir"' EXIT INT TERM
 export LC_ALL=C
