@@ -416,8 +416,10 @@ static void report_drops(struct fp_trace *t)
 	deliver(t, &rec, 0);
 }
 
+/* A ring record as a struct fp_trace_rec pointing into the ring; comm
+ * (17 bytes) receives the NUL-terminated command name. */
 static void ring_rec_to_rec(struct fp_trace *t, const struct trec *h, struct fp_trace_rec *rec,
-			    uint64_t now)
+			    char *comm, uint64_t now)
 {
 	memset(rec, 0, sizeof *rec);
 	if (h->type == TREC_EXCHANGE) {
@@ -444,10 +446,13 @@ static void ring_rec_to_rec(struct fp_trace *t, const struct trec *h, struct fp_
 		x->reply = r->reply_cap || r->reply_len ? (const uint8_t *)(r + 1) + r->req_cap : NULL;
 		x->reply_len = r->reply_len;
 		x->reply_caplen = r->reply_cap;
-		if (r->comm[0])
-			x->comm = r->comm;     /* strncpy'd: may lack the NUL */
-		else
+		if (r->comm[0]) {
+			memcpy(comm, r->comm, 16);     /* may lack the NUL */
+			comm[16] = '\0';
+			x->comm = comm;
+		} else {
 			x->comm = comm_lookup(t->comm, r->pid, now);
+		}
 	} else if (h->type == TREC_NOTIFY) {
 		const struct trec_n *r = (const struct trec_n *)h;
 
@@ -487,13 +492,7 @@ static uint64_t drain(struct fp_trace *t, uint64_t batch)
 		while (n < ROUND_RECORDS && (h = ring_peek(r, &tail, head))) {
 			struct fp_trace_rec rec;
 
-			ring_rec_to_rec(t, h, &rec, now);
-			if (rec.kind == FP_REC_EXCHANGE && rec.x.comm &&
-			    rec.x.comm == ((const struct trec_x *)h)->comm) {
-				memcpy(comm, rec.x.comm, 16);
-				comm[16] = '\0';
-				rec.x.comm = comm;
-			}
+			ring_rec_to_rec(t, h, &rec, comm, now);
 			if (rec.kind)
 				deliver(t, &rec, batch + total + n);
 			tail += h->size;
