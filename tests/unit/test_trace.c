@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pcap/pcap.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -348,6 +349,47 @@ static void test_read_pcap(void **state)
 	read_all(db, "sqlite", FP_TRACE_SNAPLEN_ALL, &d);
 	assert_memory_equal(c.per_op, d.per_op, sizeof c.per_op);
 	check_session(pcap);
+}
+
+/* libpcap itself reads the file: link type, record count, timestamps. */
+static void test_libpcap_reads_it(void **state)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	uint64_t n = 0, replies = 0;
+	pcap_t *p;
+	int ret;
+
+	(void)state;
+	p = pcap_open_offline_with_tstamp_precision(pcap, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!p)
+		fail_msg("libpcap: %s", errbuf);
+	assert_int_equal(pcap_datalink(p), DLT_USER0);
+	assert_int_equal(pcap_get_tstamp_precision(p), PCAP_TSTAMP_PRECISION_NANO);
+	while ((ret = pcap_next_ex(p, &h, &data)) == 1) {
+		assert_true(h->caplen >= 88);
+		assert_memory_equal(data, "FPTR", 4);
+		replies += data[6] == 2;
+		n++;
+	}
+	assert_int_equal(ret, PCAP_ERROR_BREAK);       /* clean end of file */
+	pcap_close(p);
+	/* SESSION + requests + replies + notifications + events + END */
+	{
+		struct gen *g = malloc(sizeof *g);
+		struct fp_trace_exchange x;
+		uint64_t want = 0;
+
+		for (int w = 0; w < WORKERS; w++)
+			for (uint64_t i = 0; i < PER_WORKER; i++) {
+				gen_exchange(w, i, g, &x);
+				want += x.reply_len != 0;
+			}
+		free(g);
+		assert_int_equal(replies, want);
+	}
+	assert_int_equal(n, 1 + (WORKERS * PER_WORKER + PENDING) + replies + NOTES + EVENTS + 1);
 }
 
 static void test_file_modes(void **state)
@@ -977,6 +1019,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_sqlite),
 		cmocka_unit_test(test_read_pcap),
+		cmocka_unit_test(test_libpcap_reads_it),
 		cmocka_unit_test(test_file_modes),
 		cmocka_unit_test(test_sqlite_columns),
 		cmocka_unit_test(test_convert_roundtrip),
