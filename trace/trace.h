@@ -184,7 +184,8 @@ uint32_t fp_trace_event_kind(const char *name);
 
 /* ---- Opcode filter -------------------------------------------------------- */
 
-#define FP_TRACE_FILTER_BITS 64      /* opcodes 0..63; CUSE_INIT uses bit 63 */
+#define FP_TRACE_FILTER_BITS 64      /* opcodes 0..62; bit 63 stands for
+					CUSE_INIT and any opcode >= 63 */
 
 struct fp_trace_filter {
 	uint64_t pass;               /* bit per opcode: record it */
@@ -275,7 +276,9 @@ void fp_trace_pending(struct fp_trace *t, const struct fp_trace_exchange *x);
 void fp_trace_notify(struct fp_trace *t, int worker, int dir,
 		     const void *msg, size_t len, uint64_t tns);
 
-/* Record an event (any thread, shared ring; timestamped now). */
+/* Record an event (any thread, shared ring; timestamped now).  Not
+ * async-signal-safe (it takes a mutex): from a signal handler, set a flag
+ * and record the event from a thread. */
 void fp_trace_event(struct fp_trace *t, int kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
