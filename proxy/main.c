@@ -17,6 +17,7 @@
 #include "forward.h"
 #include "daemon.h"
 #include "control.h"
+#include "trace.h"
 #include <fcntl.h>
 #include <sys/wait.h>
 
@@ -50,8 +51,22 @@ static const char usage_text[] =
 "                       noexec, noatime, sync, dirsync\n"
 "                       passthrough options: writeback (kernel writeback cache),\n"
 "                       entry_timeout=SECS, attr_timeout=SECS (default 1)\n"
+"recording (see doc/trace-format.md):\n"
+"  -w FILE              record every exchange to sqlite trace FILE\n"
+"  --pcap FILE          record every message to pcap FILE (LINKTYPE_USER0;\n"
+"                       decode with contrib/wireshark/fuse.lua); - is stdout\n"
+"  -s, --snaplen N      keep N bytes of each message body beyond headers and\n"
+"                       fixed arguments (0 = headers only; default: all)\n"
+"  --filter OPS         record only these opcodes: 'lookup,read,write', or\n"
+"                       all but these: '!forget,!batch_forget'\n"
+"  --drop-policy P      block (default with -w: complete traces) or drop\n"
+"                       (never wait for the writer; drops are counted)\n"
+"\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
+"\n"
+"subcommands:\n"
+"  fuseproxy status MNT list requests in flight now, oldest first\n"
 "\n"
 "exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
 "SRC unusable, backend died or crashed), 2 on a usage error.\n";
@@ -69,6 +84,9 @@ struct cli {
 	const char *backend;
 	const char *backend_log;
 	double backend_timeout;
+	const char *trace_db, *trace_pcap, *filter;
+	uint32_t snaplen;
+	int drop_policy;
 	const char *mnt;
 	int debug, verbose, threads;
 	struct fp_mount_opts mo;
@@ -122,6 +140,10 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		{ "debug",       no_argument,       NULL, 'd' },
 		{ "verbose",     no_argument,       NULL, 'v' },
 		{ "threads",     required_argument, NULL, 'j' },
+		{ "pcap",        required_argument, NULL, 'p' },
+		{ "snaplen",     required_argument, NULL, 's' },
+		{ "filter",      required_argument, NULL, 'F' },
+		{ "drop-policy", required_argument, NULL, 'D' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -131,7 +153,8 @@ static void parse_args(struct cli *c, int argc, char **argv)
 	c->pt.entry_timeout = 1.0;
 	c->pt.attr_timeout = 1.0;
 	c->pt.writeback = 0;
-	while ((ch = getopt_long(argc, argv, "dvj:o:Vh", longopts, NULL)) != -1) {
+	c->snaplen = FP_TRACE_SNAPLEN_ALL;
+	while ((ch = getopt_long(argc, argv, "dvj:o:w:s:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'P': c->src = optarg; break;
 		case 'B': c->backend = optarg; break;
@@ -148,6 +171,25 @@ static void parse_args(struct cli *c, int argc, char **argv)
 			break;
 		}
 		case 'o': parse_o(c, optarg); break;
+		case 'w': c->trace_db = optarg; break;
+		case 'p': c->trace_pcap = optarg; break;
+		case 'F': c->filter = optarg; break;
+		case 's': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*end || end == optarg || n >= UINT32_MAX)
+				usage_error("-s wants a byte count, not '%s'", optarg);
+			c->snaplen = (uint32_t)n;
+			break;
+		}
+		case 'D':
+			if (!strcmp(optarg, "block"))
+				c->drop_policy = FP_TRACE_BLOCK;
+			else if (!strcmp(optarg, "drop"))
+				c->drop_policy = FP_TRACE_DROP;
+			else
+				usage_error("--drop-policy is block or drop, not '%s'", optarg);
+			break;
 		case 'V': printf("fuseproxy %s (FUSE protocol %u.%u)\n", FP_VERSION,
 				 FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION);
 			  exit(0);
@@ -206,6 +248,27 @@ static void raise_nofile(void)
 	}
 }
 
+/* Flush and close the trace after every producer stopped; say what was
+ * lost.  Returns 0 or -errno. */
+static int close_trace(struct fp_session *s)
+{
+	struct fp_trace_stats st;
+	char err[512];
+	int r;
+
+	if (!s->trace)
+		return 0;
+	r = fp_trace_close(s->trace, &st, err, sizeof err);
+	s->trace = NULL;
+	if (r < 0)
+		fprintf(stderr, "fuseproxy: trace: %s\n", err);
+	if (st.dropped || st.lost)
+		fprintf(stderr, "fuseproxy: trace: %llu records dropped (rings full), %llu lost "
+			"(write errors) of %llu\n", (unsigned long long)st.dropped,
+			(unsigned long long)st.lost, (unsigned long long)st.records);
+	return r;
+}
+
 /* Subcommands, git style: `fuseproxy status MNT`. */
 static const struct {
 	const char *name;
@@ -257,6 +320,23 @@ static int run(int argc, char **argv)
 	}
 	s.debug = c.debug;
 	s.verbose = c.verbose;
+	if (c.trace_db || c.trace_pcap) {
+		struct fp_trace_opts to = {
+			.db_path = c.trace_db, .pcap_path = c.trace_pcap,
+			.nworkers = c.threads + 1,	/* + the forwarder's reader */
+			.snaplen = c.snaplen, .drop_policy = c.drop_policy,
+			.filter = c.filter, .argc = argc, .argv = argv,
+			.mountpoint = c.mnt, .transport = "fusedev", .backend = c.backend,
+		};
+		if (fp_trace_open(&s.trace, &to, err, sizeof err) < 0) {
+			fprintf(stderr, "fuseproxy: %s\n", err);
+			fp_session_fini(&s);
+			return EXIT_RUNTIME;
+		}
+		s.trace_snaplen = c.snaplen;
+	} else if (c.filter || c.snaplen != FP_TRACE_SNAPLEN_ALL || c.drop_policy) {
+		usage_error("--filter, -s and --drop-policy go with -w or --pcap%s", "");
+	}
 	if (c.backend) {
 		struct fwd_options fo = {
 			.cmd = c.backend, .log_fd = -1, .timeout = c.backend_timeout,
@@ -281,6 +361,7 @@ static int run(int argc, char **argv)
 	}
 	if (!fs) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
+		close_trace(&s);
 		fp_session_fini(&s);
 		return EXIT_RUNTIME;
 	}
@@ -373,6 +454,8 @@ out_unmount:
 out_session:
 	fp_session_fini(&s);
 	fs->ops->destroy(fs);
+	if (close_trace(&s) < 0 && !rc)
+		rc = EXIT_RUNTIME;
 	for (int i = 0; i < c.noptbuf; i++)
 		free(c.optbuf[i]);
 	return rc;

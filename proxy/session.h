@@ -52,6 +52,10 @@ struct fp_session {
 	struct fp_chan *notify_chan;   /* any channel of the connection, for
 					  notifications (set by the transport) */
 	_Atomic uint64_t nreq, nerr;
+	struct fp_trace *trace;        /* -w/--pcap recording, or NULL; rings
+					  0..nworkers-1 are the workers',
+					  nworkers the forwarder's reader */
+	uint32_t trace_snaplen;        /* -s, for copies the forwarder keeps */
 	pthread_mutex_t blk_lock;      /* guards blk and nblk */
 	pthread_cond_t blk_cond;       /* signalled when nblk drops */
 	struct fp_blocking *blk;
