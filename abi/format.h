@@ -16,6 +16,10 @@ int fuse_format_request(char *buf, size_t n, const struct fuse_req_view *v);
 int fuse_format_reply(char *buf, size_t n, uint32_t opcode,
 		      const struct fuse_req_view *req, const void *msg, size_t len);
 
+/* A notification (unique 0, error = code), whole message:
+ * "INVAL_ENTRY parent=1 \"a.txt\"", "STORE node=5 off=0 size=4096". */
+int fuse_format_notify(char *buf, size_t n, const void *msg, size_t len);
+
 /* "ENOENT" for 2, "E123" for unknown; positive errno in. */
 const char *fuse_errno_name(int err);
 

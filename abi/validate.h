@@ -7,6 +7,7 @@
 #ifndef FP_VALIDATE_H
 #define FP_VALIDATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "fuse_kernel.h"
@@ -33,7 +34,10 @@ struct fuse_wire_params {
 };
 
 /* Validate a request read from the kernel (or from a trace).
- * Returns 0, or -EPROTO with a one-line reason in err (may be NULL). */
+ * Returns 0, or -EPROTO with a one-line reason in err (may be NULL).
+ * wp may be NULL (= before INIT: minor 0, no flags).  On failure v holds
+ * what was parsed before the failing check (h once 40 bytes are there),
+ * so fuse_format_request() can still print it with a truncation marker. */
 int fuse_validate_request(const void *msg, size_t len,
 			  const struct fuse_wire_params *wp,
 			  struct fuse_req_view *v, char *err, size_t errlen);
@@ -48,5 +52,22 @@ int fuse_validate_reply(uint32_t opcode, const struct fuse_req_view *req,
 
 /* Validate a notification (daemon->kernel, unique == 0, error = code). */
 int fuse_validate_notify(const void *msg, size_t len, char *err, size_t errlen);
+
+/* Reply errors must lie in (-FUSE_REPLY_ERRNO_LIMIT, 0].  6.18 rejects
+ * -512 and below with EINVAL (older kernels and libfuse use -1000). */
+#define FUSE_REPLY_ERRNO_LIMIT 512
+
+/* Handles a validated request names, per the opcode table (for recorders).
+ * Each returns false if the op has no such handle (or, for GETATTR,
+ * SETATTR and STATX, the request says its fh is not set). */
+bool fuse_req_fh(const struct fuse_req_view *v, uint64_t *fh);       /* fh, fh_in */
+bool fuse_req_fh2(const struct fuse_req_view *v, uint64_t *fh);      /* COPY_FILE_RANGE fh_out */
+bool fuse_req_node2(const struct fuse_req_view *v, uint64_t *nodeid);/* LINK old, RENAME newdir,
+									COPY_FILE_RANGE nodeid_out */
+/* Nodeid / fh a successful reply payload (after fuse_out_header) hands
+ * out: entry_out.nodeid of LOOKUP, MKNOD, ..., CREATE; open_out.fh of
+ * OPEN, OPENDIR, CREATE, TMPFILE. */
+bool fuse_reply_new_node(uint32_t opcode, const void *payload, size_t len, uint64_t *nodeid);
+bool fuse_reply_new_fh(uint32_t opcode, const void *payload, size_t len, uint64_t *fh);
 
 #endif

@@ -1,0 +1,60 @@
+/* \summary: requests forwarded to the backend and not yet answered, keyed
+ * by the kernel's unique. */
+#ifndef FP_PENDING_H
+#define FP_PENDING_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "fuse_kernel.h"
+
+struct fp_chan;
+
+#define FP_PENDING_FIXED 96   /* bytes of the fixed in-arg kept for reply checks */
+
+struct fp_pending {
+	struct fp_pending *next;       /* hash chain / free list */
+	uint64_t unique;
+	struct fuse_in_header in;      /* the request's header */
+	uint32_t fixed_len;
+	struct fp_chan *chan;          /* reply goes back where it came from;
+					  NULL for our own requests (DESTROY) */
+	uint64_t t_read, t_sent;
+	int worker;
+	char *text;                    /* -d: the formatted request, or NULL */
+	unsigned char fixed[FP_PENDING_FIXED];
+};
+
+struct fp_pending_table {
+	pthread_mutex_t lock;
+	struct fp_pending **bucket;
+	uint32_t nbucket;              /* power of two */
+	uint32_t count;
+	struct fp_pending *free;
+};
+
+int fp_pending_init(struct fp_pending_table *t);
+void fp_pending_fini(struct fp_pending_table *t);
+
+/* Get a zeroed entry (from the free list when possible). NULL on ENOMEM. */
+struct fp_pending *fp_pending_alloc(struct fp_pending_table *t);
+void fp_pending_release(struct fp_pending_table *t, struct fp_pending *p);
+
+/* Insert; returns -EEXIST if the unique is already pending. */
+int fp_pending_insert(struct fp_pending_table *t, struct fp_pending *p);
+/* Remove and return the entry for unique, or NULL. */
+struct fp_pending *fp_pending_take(struct fp_pending_table *t, uint64_t unique);
+/* Look up without removing; calls fn under the table lock. Returns 1 if found. */
+int fp_pending_with(struct fp_pending_table *t, uint64_t unique,
+		    void (*fn)(struct fp_pending *p, void *arg), void *arg);
+/* Remove everything (e.g. oldest-first failing on backend death); calls fn
+ * on each removed entry outside the lock, then releases it. */
+void fp_pending_drain(struct fp_pending_table *t,
+		      void (*fn)(struct fp_pending *p, void *arg), void *arg);
+/* Call fn on every entry under the lock (keep fn short). */
+void fp_pending_foreach(struct fp_pending_table *t,
+			void (*fn)(struct fp_pending *p, void *arg), void *arg);
+/* Oldest t_read among pending entries, 0 if none. */
+uint64_t fp_pending_oldest(struct fp_pending_table *t);
+
+#endif

@@ -1,0 +1,29 @@
+/* \summary: the /dev/fuse transport: N worker threads, each reading and
+ * replying on its own cloned fd. */
+#ifndef FP_FUSEDEV_H
+#define FP_FUSEDEV_H
+
+#include <stddef.h>
+
+struct fp_session;
+struct fp_fusedev;
+
+/* Called once, from a worker, when the connection ends (external umount,
+ * abort) or a worker fails; err is 0 for a normal end. */
+typedef void (*fp_fusedev_ended_fn)(void *arg, int err);
+
+/* Start nthreads workers on the mounted fd (worker 0 reads `fd` itself,
+ * the others clone it).  Returns NULL with a message on failure. */
+struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, struct fp_session *s,
+				    fp_fusedev_ended_fn ended, void *arg,
+				    char *errbuf, size_t errlen);
+
+/* Wake every worker blocked in read() and wait for all of them.  Call after
+ * unmounting (the connection usually ends by itself then); gives up waiting
+ * after `timeout_ms` and returns -ETIMEDOUT so the caller can abort the
+ * connection and call it again. */
+int fp_fusedev_stop(struct fp_fusedev *d, int timeout_ms);
+
+void fp_fusedev_free(struct fp_fusedev *d);
+
+#endif
