@@ -14,6 +14,7 @@ src=$FP_TMP/src mnt=$FP_TMP/mnt
 mkdir "$src"
 echo "still here" > "$src/canary"
 fp_mount "$src" "$mnt"
+cd "$FP_TMP"   # fio leaves verify state files in the working directory
 
 # run_fio NAME fio-args...: one job in its own directory. Pass 1 writes and verifies
 # (mostly from the page cache); pass 2 (--verify_only) drops the file's cached pages
@@ -26,7 +27,7 @@ run_fio() {
   for pass in write verify; do
     rc=0
     fio --name="$name" --directory="$mnt/$name" --size="$size" \
-        --verify=crc32c --do_verify=1 --verify_fatal=1 \
+        --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
         $([ "$pass" = write ] && echo --verify_backlog=1024 || echo --verify_only) \
         --output="$FP_TMP/fio-$name-$pass.out" "$@" || rc=$?
     if [ "$rc" != 0 ] || grep -q 'verify: bad' "$FP_TMP/fio-$name-$pass.out"; then
