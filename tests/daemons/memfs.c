@@ -74,11 +74,8 @@ static struct memfs_opts {
 #define MOPT(t, f, v) { t, offsetof(struct memfs_opts, f), v }
 static const struct fuse_opt memfs_optspec[] = {
 	MOPT("--delay-ms=%u", delay_ms, 0),
-	MOPT("--delay-ms %u", delay_ms, 0),
 	MOPT("--slow-ms=%u", slow_ms, 0),
-	MOPT("--slow-ms %u", slow_ms, 0),
 	MOPT("--timeout=%s", timeout_str, 0),
-	MOPT("--timeout %s", timeout_str, 0),
 	MOPT("--bug-truncate-size", bug_truncate_size, 1),
 	MOPT("--trace", trace, 1),
 	FUSE_OPT_END
