@@ -63,14 +63,31 @@ sequence() {
   esac
 }
 
-# ---- with notifications -----------------------------------------------------------------
-m=$FP_TMP/notify
-fpx_mount "$m" "$NOTIFIER -f" -d
-log=$FPX_LOG
-sequence "$m" > "$FP_TMP/notify.out"
-cat "$FP_TMP/notify.out" >&2
+# run_once NAME 'NOTIFIER ARGS' [fuseproxy args]: mounts, runs the sequence into
+# $FP_TMP/NAME.out, unmounts; sets log.  What is checked depends on the kernel keeping
+# its caches, so a run during which anybody dropped them is not valid: it is repeated.
+run_once() {
+  local name=$1 cmd=$2 try d0
+  shift 2
+  for try in 1 2 3; do
+    d0=$(fpx_drop_count)
+    m=$FP_TMP/$name.$try
+    fpx_mount "$m" "$cmd" "$@"
+    log=$FPX_LOG
+    sequence "$m" > "$FP_TMP/$name.out"
+    fp_stop "$m" TERM || fp_fail "fuseproxy did not stop on SIGTERM"
+    [ "$FP_STATUS" = 0 ] || fp_fail "fuseproxy exited with $FP_STATUS"
+    [ "$(fpx_drop_count)" != "$d0" ] || return 0
+    fp_log "somebody dropped the kernel's caches during run $try: once more"
+  done
+  fp_skip "the kernel's caches were dropped during each of 3 runs"
+}
 get() { sed -n "s/^$1: //p" "$2"; }
+
+# ---- with notifications -----------------------------------------------------------------
+run_once notify "$NOTIFIER -f" -d
 o=$FP_TMP/notify.out
+cat "$o" >&2
 check "INVAL_INODE: clock before" "generation 000000" "$(get 'clock before' "$o")"
 check "INVAL_INODE: clock after" "generation 000001" "$(get 'clock after' "$o")"
 check "INVAL_ENTRY: entry before" "entry one" "$(get 'entry before' "$o")"
@@ -80,8 +97,6 @@ check "DELETE: victim after" "gone" "$(get 'victim after' "$o")"
 check "STORE: stored reads" "bytes from a STORE" "$(get stored "$o")"
 check "RETRIEVE: retrieved" "bytes from a STORE" "$(get retrieved "$o")"
 check "POLL: pollable" "woken" "$(get poll "$o")"
-fp_stop "$m" TERM || fp_fail "fuseproxy did not stop on SIGTERM"
-[ "$FP_STATUS" = 0 ] || fp_fail "fuseproxy exited with $FP_STATUS"
 
 # what the daemon and fuseproxy -d logged
 if grep -q "READ of stored reached the daemon" "$log"; then
@@ -103,9 +118,7 @@ grep -q "NOTIFY_REPLY.*(forwarded, no reply)" "$log" ||
 [ "$failed" = 0 ] || fp_dump_log "$log"
 
 # ---- the control: same changes, no notifications ----------------------------------------
-m=$FP_TMP/quiet
-fpx_mount "$m" "$NOTIFIER -f --no-notify"
-sequence "$m" > "$FP_TMP/quiet.out"
+run_once quiet "$NOTIFIER -f --no-notify"
 o=$FP_TMP/quiet.out
 check "control: clock stays cached" "generation 000000" "$(get 'clock after' "$o")"
 check "control: entry stays cached" "entry one" "$(get 'entry after' "$o")"
@@ -116,8 +129,6 @@ case "$(get poll "$o")" in
   "not woken"*) fp_log "ok: control: poll not woken" ;;
   *) fp_log "FAIL: control: poll woke without a notification"; failed=1 ;;
 esac
-fp_stop "$m" TERM || fp_fail "fuseproxy did not stop on SIGTERM"
-[ "$FP_STATUS" = 0 ] || fp_fail "fuseproxy exited with $FP_STATUS"
 
 # ---- notifications from another thread, on a timer ----------------------------------------
 m=$FP_TMP/ticker

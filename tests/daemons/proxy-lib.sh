@@ -128,3 +128,10 @@ fpx_expect_exit() {
   fp_wait_exit "${FP_PIDS[i]}" "$2" || return 1
   FP_DONE[i]=1
 }
+
+# How many times anyone ran "echo N > /proc/sys/vm/drop_caches" since boot.  Tests whose
+# checks rely on what the kernel keeps cached compare it before and after: another test
+# or a benchmark on the machine may drop the caches under them.
+fpx_drop_count() {
+  awk '$1 == "drop_pagecache" || $1 == "drop_slab" { s += $2 } END { print s + 0 }' /proc/vmstat
+}
