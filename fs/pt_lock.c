@@ -37,7 +37,8 @@ struct lock_owner {
 	uint64_t nodeid, owner;
 	uint64_t fh;              /* the open file it was created through */
 	int fd;
-	uint32_t pid;             /* last pid that locked through this owner */
+	uint32_t pid;             /* last pid that locked through this owner
+				     (under pt_locks.lock) */
 	int users;                /* SETLK(W)/GETLK in progress */
 	bool dead;                /* released while in use: last user closes */
 };
@@ -108,7 +109,7 @@ static void owner_put(struct pt_fs *fs, struct lock_owner *o)
 /* The pair's lock fd, opened on first use from `src` (an fd of the file).
  * Read-write if the source allows, so both lock types can be taken. */
 static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t owner,
-				    uint64_t fh, int src, bool create, int *err)
+				    uint64_t fh, int src, bool create, uint32_t pid, int *err)
 {
 	struct pt_locks *l = fs->locks;
 	struct lock_owner *o;
@@ -116,8 +117,11 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 
 	pthread_mutex_lock(&l->lock);
 	o = find_locked(l, nodeid, owner);
-	if (o)
+	if (o) {
 		o->users++;
+		if (create)
+			o->pid = pid;
+	}
 	pthread_mutex_unlock(&l->lock);
 	if (o || !create) {
 		*err = 0;
@@ -142,6 +146,7 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 	o->owner = owner;
 	o->fh = fh;
 	o->fd = fd;
+	o->pid = pid;
 	o->users = 1;
 	atomic_fetch_add(&fs->nfds, 1);
 
@@ -149,6 +154,7 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 	struct lock_owner *race = find_locked(l, nodeid, owner);
 	if (race) {
 		race->users++;
+		race->pid = pid;
 	} else {
 		unsigned b = bucket(nodeid, owner);
 		o->next = l->b[b];
@@ -285,7 +291,7 @@ int pt_getlk(struct pt_fs *fs, struct fp_req *req)
 		return fd;
 	if ((err = to_flock(&in.lk, &fl)))
 		return err;
-	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, false, &err);
+	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, false, 0, &err);
 	/* ask through the owner's own fd so its own locks do not conflict */
 	int r = fcntl(o ? o->fd : fd, F_OFD_GETLK, &fl);
 	err = r < 0 ? -errno : 0;
@@ -327,10 +333,10 @@ static int setlk(struct pt_fs *fs, struct fp_req *req, bool wait)
 	if ((err = to_flock(&in.lk, &fl)))
 		return err;
 	bool unlock = fl.l_type == F_UNLCK;
-	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, !unlock, &err);
+	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, !unlock,
+					 in.lk.pid, &err);
 	if (!o)
 		return err;            /* unlocking what was never locked: 0 */
-	o->pid = in.lk.pid;
 	int r = fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 	err = r < 0 ? -errno : 0;
 	owner_put(fs, o);
