@@ -84,7 +84,6 @@ struct pt_inode {
 	uint64_t nlookup;           /* under tlock */
 	dev_t dev;
 	ino_t ino;
-	mode_t type;                /* S_IFMT bits */
 	uint32_t hnext;             /* hash chain, under tlock */
 	struct file_handle *handle; /* NULL if pinned */
 	uint64_t nodeid;

@@ -319,7 +319,6 @@ static struct pt_inode *inode_new(struct pt_fs *fs, const struct stat *st,
 	ino->nlookup = 1;
 	ino->dev = st->st_dev;
 	ino->ino = st->st_ino;
-	ino->type = st->st_mode & S_IFMT;
 	ino->handle = h;
 	ino->nodeid = idx;
 	__atomic_store_n(&ino->live, 1, __ATOMIC_RELEASE);
