@@ -116,7 +116,12 @@ static uint32_t fopen_flags(struct pt_fs *fs)
 	return f;
 }
 
-/* open(2) with the O_RDWR-for-writeback upgrade undone if it is refused. */
+/* open(2) of the backing file.  With the writeback cache a write-only open
+ * is upgraded to O_RDWR, because the kernel reads pages it only partly
+ * writes.  If the caller may not read the file, its write-only open decides
+ * the permission, and the read side is then added as root: the kernel uses
+ * it only to fill the page cache (the app itself cannot read through an
+ * O_WRONLY file). */
 static int open_backing(struct pt_fs *fs, int dirfd, const char *path, uint32_t kflags,
 			int extra, mode_t mode)
 {
@@ -125,7 +130,18 @@ static int open_backing(struct pt_fs *fs, int dirfd, const char *path, uint32_t 
 
 	if (fd < 0 && errno == EACCES && (f & O_ACCMODE) != ((int)kflags & O_ACCMODE)) {
 		f = (f & ~O_ACCMODE) | ((int)kflags & O_ACCMODE);
-		fd = openat(dirfd, path, f, mode);
+		fd = pt_openat_retry(fs, dirfd, path, f, mode);
+		if (fd < 0)
+			return fd;
+		char p[PT_PROC_FD_LEN];
+		pt_proc_path(p, fd);
+		uid_t saved = pt_cred_root_begin();
+		int rw = open(p, (f & ~(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE)) | O_RDWR);
+		pt_cred_root_end(saved);
+		if (rw >= 0) {
+			close(fd);
+			fd = rw;
+		}
 	}
 	return fd;
 }
