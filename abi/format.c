@@ -7,6 +7,7 @@
  */
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "format.h"
@@ -221,9 +222,9 @@ int fuse_format_reply(char *buf, size_t n, uint32_t opcode,
 	}
 	memcpy(&oh, msg, sizeof oh);
 	c = cur_make((const uint8_t *)msg + sizeof oh, len - sizeof oh);
-	if (oh.error < 0) {
+	if (oh.error < 0 && oh.error != INT32_MIN) {
 		fb_printf(&fb, "-%s", fuse_errno_name(-oh.error));
-	} else if (oh.error > 0) {
+	} else if (oh.error) {
 		fb_printf(&fb, "error=%d", oh.error);
 	} else if (op && op->print_reply) {
 		op->print_reply(&fb, op, req, &c);

@@ -217,9 +217,12 @@ void pr_r_create(struct fbuf *fb, const struct fuse_op *op,
 	(void)req;
 	if (!fb_entry_out(fb, c, esize))
 		{ fb_trunc(fb, op); return; }
-	fb_printf(fb, " ");
-	if (!fb_open_out(fb, c))
+	if (cur_left(c) < sizeof(struct fuse_open_out)) {
 		fb_trunc(fb, op);
+		return;
+	}
+	fb_printf(fb, " ");
+	fb_open_out(fb, c);
 }
 
 void pr_r_data(struct fbuf *fb, const struct fuse_op *op,

@@ -140,10 +140,13 @@ static int data_len(const struct fuse_op *op, const struct fuse_req_view *v,
 	default:
 		return 0;
 	}
-	if (want != left)
-		return bad(err, errlen, "%s: %s %u but %zu data bytes follow (want %llu)",
-			   op->name, what, n, left, (unsigned long long)want);
-	return 0;
+	if (want == left)
+		return 0;
+	if (want == n)
+		return bad(err, errlen, "%s: %s %u but %zu data bytes follow",
+			   op->name, what, n, left);
+	return bad(err, errlen, "%s: %s %u needs %llu bytes, %zu follow",
+		   op->name, what, n, (unsigned long long)want, left);
 }
 
 int fuse_validate_request(const void *msg, size_t len,
@@ -155,7 +158,7 @@ int fuse_validate_request(const void *msg, size_t len,
 	struct fuse_in_header ih;
 	struct fuse_cursor c, x;
 	const struct fuse_op *op;
-	uint32_t fixed, extlen;
+	uint32_t fixed = 0, extlen;
 	unsigned i;
 	int ret;
 

@@ -34,7 +34,10 @@ struct fuse_wire_params {
 };
 
 /* Validate a request read from the kernel (or from a trace).
- * Returns 0, or -EPROTO with a one-line reason in err (may be NULL). */
+ * Returns 0, or -EPROTO with a one-line reason in err (may be NULL).
+ * wp may be NULL (= before INIT: minor 0, no flags).  On failure v holds
+ * what was parsed before the failing check (h once 40 bytes are there),
+ * so fuse_format_request() can still print it with a truncation marker. */
 int fuse_validate_request(const void *msg, size_t len,
 			  const struct fuse_wire_params *wp,
 			  struct fuse_req_view *v, char *err, size_t errlen);

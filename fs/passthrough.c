@@ -90,8 +90,8 @@ static int pt_handle(struct fp_fs *f, struct fp_req *req)
 	return pt_ops[op].fn(fs, req);
 }
 
-static int pt_init(struct fp_fs *f, const struct fuse_init_in *in, uint64_t *want,
-		   uint32_t *max_write)
+static int pt_init(struct fp_fs *f, const struct fuse_init_in *in,
+		   struct fuse_init_out *out)
 {
 	struct pt_fs *fs = pt_of(f);
 	uint64_t offered = in->flags;
@@ -107,8 +107,10 @@ static int pt_init(struct fp_fs *f, const struct fuse_init_in *in, uint64_t *wan
 	if (fs->opt.writeback)
 		w |= FUSE_WRITEBACK_CACHE;
 	fs->writeback = (w & offered & FUSE_WRITEBACK_CACHE) != 0;
-	*want = w;
-	*max_write = fs->max_write;
+	out->flags = (uint32_t)w;
+	out->flags2 = (uint32_t)(w >> 32);
+	if (fs->max_write < out->max_write)
+		out->max_write = fs->max_write;
 	if (fs->opt.verbose)
 		fprintf(stderr, "fuseproxy: passthrough %s: want 0x%llx of 0x%llx%s\n",
 			fs->source, (unsigned long long)w, (unsigned long long)offered,

@@ -1,6 +1,7 @@
 /* \summary: fuseproxy command line: parse options, mount, run workers,
  * unmount on SIGINT/SIGTERM or when the kernel ends the connection. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,19 +14,33 @@
 #include "mount.h"
 #include "passthrough.h"
 #include "session.h"
+#include "forward.h"
+#include "daemon.h"
+#include "control.h"
+#include <fcntl.h>
+#include <sys/wait.h>
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
 
 static const char usage_text[] =
 "usage: fuseproxy [options] --passthrough SRC MNT\n"
+"       fuseproxy [options] --backend 'CMD [ARGS]' MNT\n"
 "\n"
-"Serve directory SRC at mountpoint MNT through the kernel's /dev/fuse with\n"
-"fuseproxy's built-in passthrough filesystem.  Runs in the foreground until\n"
-"SIGINT/SIGTERM (unmounts) or until MNT is unmounted.\n"
+"Mount MNT through the kernel's /dev/fuse and serve it either with the\n"
+"built-in passthrough of directory SRC, or by forwarding every request to an\n"
+"unmodified FUSE daemon CMD, started with /dev/fd/N (a socket) as its FUSE\n"
+"device.  Runs in the foreground until SIGINT/SIGTERM (unmounts) or until\n"
+"MNT is unmounted.\n"
 "\n"
 "options:\n"
 "  --passthrough SRC    serve directory SRC with the built-in passthrough\n"
+"  --backend CMD        run daemon CMD (split into words like a shell would,\n"
+"                       without running one); {} marks where /dev/fd/N goes,\n"
+"                       else it is appended: --backend './myfs -f'\n"
+"  --backend-log FILE   the backend's stdout/stderr (default: our stderr)\n"
+"  --backend-timeout S  give up on a backend that leaves a request\n"
+"                       unanswered for S seconds (default: off)\n"
 "  -d, --debug          print one line per request and reply, with latency\n"
 "  -v, --verbose        lifecycle messages (INIT negotiation, mount, exit)\n"
 "  -j, --threads N      worker threads, each with its own /dev/fuse clone\n"
@@ -39,7 +54,7 @@ static const char usage_text[] =
 "  -h, --help           print this help and exit\n"
 "\n"
 "exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
-"SRC unusable, connection lost), 2 on a usage error.\n";
+"SRC unusable, backend died or crashed), 2 on a usage error.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 {
@@ -51,6 +66,9 @@ static void usage_error(const char *fmt, const char *arg)
 
 struct cli {
 	const char *src;
+	const char *backend;
+	const char *backend_log;
+	double backend_timeout;
 	const char *mnt;
 	int debug, verbose, threads;
 	struct fp_mount_opts mo;
@@ -63,8 +81,8 @@ static double parse_secs(const char *opt, const char *v)
 {
 	char *end;
 	double d = strtod(v, &end);
-	if (*end || d < 0 || d > 1e9)
-		usage_error("bad value in -o %s", opt);
+	if (end == v || *end || d < 0 || d > 1e9)
+		usage_error("bad number of seconds for %s", opt);
 	return d;
 }
 
@@ -98,6 +116,9 @@ static void parse_args(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "passthrough", required_argument, NULL, 'P' },
+		{ "backend",     required_argument, NULL, 'B' },
+		{ "backend-log", required_argument, NULL, 'L' },
+		{ "backend-timeout", required_argument, NULL, 'T' },
 		{ "debug",       no_argument,       NULL, 'd' },
 		{ "verbose",     no_argument,       NULL, 'v' },
 		{ "threads",     required_argument, NULL, 'j' },
@@ -109,9 +130,13 @@ static void parse_args(struct cli *c, int argc, char **argv)
 
 	c->pt.entry_timeout = 1.0;
 	c->pt.attr_timeout = 1.0;
+	c->pt.writeback = 0;
 	while ((ch = getopt_long(argc, argv, "dvj:o:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'P': c->src = optarg; break;
+		case 'B': c->backend = optarg; break;
+		case 'L': c->backend_log = optarg; break;
+		case 'T': c->backend_timeout = parse_secs("--backend-timeout", optarg); break;
 		case 'd': c->debug = 1; break;
 		case 'v': c->verbose++; break;
 		case 'j': {
@@ -137,8 +162,14 @@ static void parse_args(struct cli *c, int argc, char **argv)
 	c->mnt = argv[optind++];
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!c->src)
-		usage_error("no filesystem given: use --passthrough SRC%s", "");
+	if (!c->src && !c->backend)
+		usage_error("no filesystem given: use --passthrough SRC or --backend CMD%s", "");
+	if (c->src && c->backend)
+		usage_error("--passthrough and --backend exclude each other%s", "");
+	if (c->backend && (c->pt.writeback || c->pt.entry_timeout != 1.0 ||
+			   c->pt.attr_timeout != 1.0))
+		usage_error("-o writeback/entry_timeout/attr_timeout are passthrough options; "
+			    "the backend decides those%s", "");
 	if (!c->threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->threads = n > 0 ? (int)(n > 64 ? 64 : n) : 2;
@@ -148,12 +179,19 @@ static void parse_args(struct cli *c, int argc, char **argv)
 }
 
 static pthread_t main_thread;
+static int run(int argc, char **argv);
 
 /* The connection ended on its own (umount, abort): wake the main thread. */
 static void on_ended(void *arg, int err)
 {
 	int *status = arg;
 	*status = err;
+	pthread_kill(main_thread, SIGUSR2);
+}
+
+static void on_backend_died(void *arg)
+{
+	(void)arg;
 	pthread_kill(main_thread, SIGUSR2);
 }
 
@@ -168,13 +206,30 @@ static void raise_nofile(void)
 	}
 }
 
+/* Subcommands, git style: `fuseproxy status MNT`. */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "status", fp_control_status },
+};
+
 int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	return run(argc, argv);
+}
+
+static int run(int argc, char **argv)
 {
 	struct cli c;
 	struct fp_session s;
 	struct fp_mount m;
 	struct fp_fs *fs;
 	struct fp_fusedev *dev;
+	struct fp_control *ctl = NULL;
 	char err[512];
 	int e, ended_err = 0, rc = 0;
 	sigset_t set;
@@ -196,18 +251,40 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	fs = pt_create(&c.pt, &e, err, sizeof err);
-	if (!fs) {
-		fprintf(stderr, "fuseproxy: %s\n", err);
-		return EXIT_RUNTIME;
-	}
-	if (fp_session_init(&s, fs, c.threads) < 0) {
+	if (fp_session_init(&s, NULL, c.threads) < 0) {
 		fprintf(stderr, "fuseproxy: out of memory\n");
-		fs->ops->destroy(fs);
 		return EXIT_RUNTIME;
 	}
 	s.debug = c.debug;
 	s.verbose = c.verbose;
+	if (c.backend) {
+		struct fwd_options fo = {
+			.cmd = c.backend, .log_fd = -1, .timeout = c.backend_timeout,
+			.verbose = c.verbose, .debug = c.debug,
+			.died = on_backend_died, .died_arg = NULL,
+		};
+		if (c.backend_log) {
+			fo.log_fd = open(c.backend_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+					 0644);
+			if (fo.log_fd < 0) {
+				fprintf(stderr, "fuseproxy: --backend-log %s: %s\n", c.backend_log,
+					strerror(errno));
+				fp_session_fini(&s);
+				return EXIT_RUNTIME;
+			}
+		}
+		fs = fwd_create(&fo, &s, err, sizeof err);
+		if (fo.log_fd >= 0)
+			close(fo.log_fd);
+	} else {
+		fs = pt_create(&c.pt, &e, err, sizeof err);
+	}
+	if (!fs) {
+		fprintf(stderr, "fuseproxy: %s\n", err);
+		fp_session_fini(&s);
+		return EXIT_RUNTIME;
+	}
+	s.fs = fs;
 
 	if (fp_mount(&c.mo, &m, err, sizeof err) < 0) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
@@ -216,8 +293,17 @@ int main(int argc, char **argv)
 	}
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
-			c.src, m.mountpoint, m.conn, c.threads);
+			c.src ? c.src : c.backend, m.mountpoint, m.conn, c.threads);
 
+	{
+		char what[PATH_MAX + 64];
+		snprintf(what, sizeof what, c.backend ? "backend '%s'" : "passthrough %s",
+			 c.backend ? c.backend : c.src);
+		ctl = fp_control_start(&s, m.mountpoint, what, err, sizeof err);
+		if (!ctl)
+			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
+				err);
+	}
 	dev = fp_fusedev_start(m.fd, c.threads, &s, on_ended, &ended_err, err, sizeof err);
 	if (!dev) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
@@ -230,9 +316,15 @@ int main(int argc, char **argv)
 		if (sig < 0)
 			continue;
 		if (sig == SIGUSR2) {
-			if (c.verbose)
+			const char *why = c.backend ? fwd_death_reason(fs) : NULL;
+			if (why) {
+				fprintf(stderr, "fuseproxy: unmounting %s: the backend %s\n",
+					m.mountpoint, why);
+				rc = EXIT_RUNTIME;
+			} else if (c.verbose) {
 				fprintf(stderr, "fuseproxy: connection ended%s\n",
 					ended_err ? " with an error" : "");
+			}
 			if (ended_err)
 				rc = EXIT_RUNTIME;
 			break;
@@ -257,11 +349,25 @@ int main(int argc, char **argv)
 		fp_fusedev_stop(dev, 5000);
 	}
 	fp_session_drain(&s);
+	if (c.backend) {
+		/* The backend's replies go out on the workers' fds: stop it
+		 * before those close.  A libfuse daemon whose device goes away
+		 * any other way than a real unmount (ENODEV) exits 1, so once we
+		 * have asked it to stop only a crash counts as a failure. */
+		int st = fwd_stop(fs);
+		if (!rc && WIFSIGNALED(st) && WTERMSIG(st) != SIGTERM) {
+			char d[96];
+			fp_daemon_describe(st, d, sizeof d);
+			fprintf(stderr, "fuseproxy: backend %s while stopping\n", d);
+			rc = EXIT_RUNTIME;
+		}
+	}
 	fp_fusedev_free(dev);
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: %llu requests, %llu errors\n",
 			(unsigned long long)s.nreq, (unsigned long long)s.nerr);
 out_unmount:
+	fp_control_stop(ctl);
 	fp_unmount(&m);
 	fp_mount_free(&m);
 out_session:

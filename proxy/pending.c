@@ -169,3 +169,13 @@ uint64_t fp_pending_oldest(struct fp_pending_table *t)
 	pthread_mutex_unlock(&t->lock);
 	return oldest;
 }
+
+void fp_pending_foreach(struct fp_pending_table *t,
+			void (*fn)(struct fp_pending *p, void *arg), void *arg)
+{
+	pthread_mutex_lock(&t->lock);
+	for (uint32_t i = 0; i < t->nbucket; i++)
+		for (struct fp_pending *p = t->bucket[i]; p; p = p->next)
+			fn(p, arg);
+	pthread_mutex_unlock(&t->lock);
+}

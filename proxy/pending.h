@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "fuse_kernel.h"
+
 struct fp_chan;
 
 #define FP_PENDING_FIXED 96   /* bytes of the fixed in-arg kept for reply checks */
@@ -13,15 +15,14 @@ struct fp_chan;
 struct fp_pending {
 	struct fp_pending *next;       /* hash chain / free list */
 	uint64_t unique;
-	uint64_t nodeid;
-	uint32_t opcode;
+	struct fuse_in_header in;      /* the request's header */
 	uint32_t fixed_len;
-	struct fp_chan *chan;          /* reply goes back where it came from */
+	struct fp_chan *chan;          /* reply goes back where it came from;
+					  NULL for our own requests (DESTROY) */
 	uint64_t t_read, t_sent;
-	uint32_t uid, gid, pid;
 	int worker;
-	unsigned char fixed[FP_PENDING_FIXED];
 	char *text;                    /* -d: the formatted request, or NULL */
+	unsigned char fixed[FP_PENDING_FIXED];
 };
 
 struct fp_pending_table {
@@ -50,6 +51,9 @@ int fp_pending_with(struct fp_pending_table *t, uint64_t unique,
  * on each removed entry outside the lock, then releases it. */
 void fp_pending_drain(struct fp_pending_table *t,
 		      void (*fn)(struct fp_pending *p, void *arg), void *arg);
+/* Call fn on every entry under the lock (keep fn short). */
+void fp_pending_foreach(struct fp_pending_table *t,
+			void (*fn)(struct fp_pending *p, void *arg), void *arg);
 /* Oldest t_read among pending entries, 0 if none. */
 uint64_t fp_pending_oldest(struct fp_pending_table *t);
 

@@ -9,6 +9,8 @@
  *     >= 0            length of the reply payload written at req->out
  *     -errno          error reply (header only)
  *     FP_NOREPLY      the opcode takes no reply (FORGET, BATCH_FORGET, ...)
+ *     FP_ASYNC        the filesystem took the request and will send the
+ *                     reply itself later on req->chan (the forwarder)
  *
  * req->out may alias the request's own buffer on transports that reuse one
  * buffer for both directions (FUSE-over-io_uring): a handler must finish
@@ -22,6 +24,7 @@
 #include "validate.h"
 
 #define FP_NOREPLY  (1 << 30)
+#define FP_ASYNC    (1 << 29)
 
 struct fp_chan;           /* transport-private: where the reply goes */
 

@@ -95,16 +95,14 @@ static void send_reply(struct fp_req *req, int err, uint32_t plen)
 			(unsigned long long)req->in->unique, strerror(-r));
 }
 
-/* Flags the engine adds on its own: flags2 is only read with INIT_EXT,
- * max_pages only with MAX_PAGES. */
-#define ENGINE_FLAGS (FUSE_INIT_EXT | FUSE_MAX_PAGES)
+/* Flags the engine adds on its own: flags2 is only read with INIT_EXT. */
+#define ENGINE_FLAGS FUSE_INIT_EXT
 
 static int do_init(struct fp_session *s, struct fp_req *req)
 {
 	const struct fuse_init_in *in = req->v.fixed;
 	struct fuse_init_out *out = req->out;
-	uint64_t offered, want = 0;
-	uint32_t max_write = FP_MAX_WRITE;
+	uint64_t offered, want;
 	int err;
 
 	memset(out, 0, sizeof *out);
@@ -122,26 +120,34 @@ static int do_init(struct fp_session *s, struct fp_req *req)
 	if (in->flags & FUSE_INIT_EXT)
 		offered |= (uint64_t)in->flags2 << 32;
 
-	err = s->fs->ops->init(s->fs, in, &want, &max_write);
-	if (err)
-		return err;
-	if (max_write > FP_MAX_WRITE)
-		max_write = FP_MAX_WRITE;
-	if (max_write < 4096)
-		max_write = 4096;
-	want |= ENGINE_FLAGS;
-	want &= offered;
-
 	out->minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor
 							    : FUSE_KERNEL_MINOR_VERSION;
 	out->max_readahead = in->max_readahead;
-	out->flags = (uint32_t)want;
-	out->flags2 = (uint32_t)(want >> 32);
 	out->max_background = 64;
 	out->congestion_threshold = 48;
-	out->max_write = max_write;
+	out->max_write = FP_MAX_WRITE;
 	out->time_gran = 1;
-	out->max_pages = (uint16_t)((max_write + 4095) / 4096);
+	err = s->fs->ops->init(s->fs, in, out);
+	if (err)
+		return err;
+	if (out->max_write > FP_MAX_WRITE)
+		out->max_write = FP_MAX_WRITE;
+	if (out->max_write < 4096)
+		out->max_write = 4096;
+	if (out->minor > in->minor)
+		out->minor = in->minor;
+	want = out->flags | (uint64_t)out->flags2 << 32;
+	want = (want | ENGINE_FLAGS) & offered;
+	out->flags = (uint32_t)want;
+	out->flags2 = (uint32_t)(want >> 32);
+	/* our read buffers hold FP_MAX_WRITE; never let the kernel send more */
+	if (want & FUSE_MAX_PAGES) {
+		uint32_t pages = (out->max_write + 4095) / 4096;
+		if (!out->max_pages || out->max_pages > pages)
+			out->max_pages = (uint16_t)pages;
+	} else {
+		out->max_pages = 0;
+	}
 
 	s->init = *out;
 	s->wp.minor = out->minor;
@@ -211,50 +217,93 @@ static void comm_of(uint32_t pid, char *buf, size_t n)
 		buf[r - 1] = 0;
 }
 
+static int by_age(const void *a, const void *b)
+{
+	const struct fp_inflight *x = a, *y = b;
+	return x->t_read < y->t_read ? -1 : x->t_read > y->t_read;
+}
+
+int fp_session_inflight(struct fp_session *s, struct fp_inflight *out, int max)
+{
+	int n = 0;
+
+	for (int w = 0; w < s->nworkers && n < max; w++) {
+		struct fp_worker_slot *sl = &s->slots[w];
+		uint64_t u = atomic_load_explicit(&sl->unique, memory_order_acquire);
+		if (!u)
+			continue;
+		struct fp_inflight f = { u, sl->nodeid, sl->t_read, sl->opcode, sl->pid,
+					 FP_AT_FS };
+		if (atomic_load_explicit(&sl->unique, memory_order_acquire) != u)
+			continue;	/* finished while we looked */
+		out[n++] = f;
+	}
+	pthread_mutex_lock(&s->blk_lock);
+	for (struct fp_blocking *b = s->blk; b && n < max; b = b->next)
+		out[n++] = (struct fp_inflight){ b->unique, b->nodeid, b->t_read, b->opcode,
+						 b->pid, FP_AT_BLOCKED };
+	pthread_mutex_unlock(&s->blk_lock);
+	if (s->fs && s->fs->ops->inflight && n < max)
+		n += s->fs->ops->inflight(s->fs, out + n, max - n);
+	qsort(out, (size_t)n, sizeof *out, by_age);
+	return n;
+}
+
+void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
+		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done)
+{
+	char comm[32];
+	uint64_t t = t_read - s->t0;
+	unsigned long long sec = t / 1000000000u, usec = t % 1000000000u / 1000u;
+	unsigned long long lat = (t_done - t_read) / 1000u;
+
+	if (pid) {
+		comm_of(pid, comm, sizeof comm);
+		fprintf(stderr, "[%4llu.%06llu] %s uid=%u pid=%u(%s) -> %s (%lluus)\n",
+			sec, usec, reqtxt, uid, pid, comm, reptxt, lat);
+	} else {
+		fprintf(stderr, "[%4llu.%06llu] %s -> %s (%lluus)\n", sec, usec, reqtxt,
+			reptxt, lat);
+	}
+}
+
 static void debug_line(struct fp_session *s, struct fp_req *req, const char *reqtxt,
 		       int ret)
 {
-	char rep[512], comm[32];
-	uint64_t now = fp_now_ns();
-	uint64_t t = req->t_read - s->t0;
-	const struct fuse_in_header *in = req->in;
+	char rep[512];
 
 	if (ret == FP_NOREPLY) {
 		snprintf(rep, sizeof rep, "(no reply)");
 	} else {
 		struct fuse_out_header *oh =
 			(struct fuse_out_header *)((char *)req->out - sizeof *oh);
-		fuse_format_reply(rep, sizeof rep, in->opcode, &req->v, oh, oh->len);
+		fuse_format_reply(rep, sizeof rep, req->in->opcode, &req->v, oh, oh->len);
 	}
-	if (in->pid) {
-		comm_of(in->pid, comm, sizeof comm);
-		fprintf(stderr, "[%4llu.%06llu] %s uid=%u pid=%u(%s) -> %s (%lluus)\n",
-			(unsigned long long)(t / 1000000000u),
-			(unsigned long long)(t % 1000000000u / 1000u), reqtxt, in->uid,
-			in->pid, comm, rep,
-			(unsigned long long)((now - req->t_read) / 1000u));
-	} else {
-		fprintf(stderr, "[%4llu.%06llu] %s -> %s (%lluus)\n",
-			(unsigned long long)(t / 1000000000u),
-			(unsigned long long)(t % 1000000000u / 1000u), reqtxt, rep,
-			(unsigned long long)((now - req->t_read) / 1000u));
-	}
+	fp_session_log(s, reqtxt, req->in->uid, req->in->pid, rep, req->t_read,
+		       fp_now_ns());
 }
 
 /* Dispatch to the filesystem, answer, log.  The slot marks the request as
  * interruptible while the filesystem has it. */
-static void serve(struct fp_session *s, struct fp_req *req, _Atomic uint64_t *slot,
+static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slot *slot,
 		  const char *reqtxt)
 {
 	const struct fuse_in_header *in = req->in;
 	const struct fuse_op *op = fuse_op_get(in->opcode);
 	int ret;
 
-	if (slot)
-		atomic_store_explicit(slot, in->unique, memory_order_relaxed);
+	if (slot) {
+		slot->nodeid = in->nodeid;
+		slot->t_read = req->t_read;
+		slot->opcode = in->opcode;
+		slot->pid = in->pid;
+		atomic_store_explicit(&slot->unique, in->unique, memory_order_release);
+	}
 	ret = s->fs->ops->handle(s->fs, req);
 	if (slot)
-		atomic_store_explicit(slot, 0, memory_order_relaxed);
+		atomic_store_explicit(&slot->unique, 0, memory_order_release);
+	if (ret == FP_ASYNC)
+		return;	/* the filesystem answers (and logs) later */
 	if (op && (op->flags & FOP_NOREPLY))
 		ret = FP_NOREPLY;
 	if (ret != FP_NOREPLY) {
@@ -326,6 +375,10 @@ static int start_blocking(struct fp_session *s, struct fp_req *req, const char *
 	if (reqtxt)
 		snprintf(j->reqtxt, sizeof j->reqtxt, "%s", reqtxt);
 	j->b.unique = req->in->unique;
+	j->b.nodeid = req->in->nodeid;
+	j->b.t_read = req->t_read;
+	j->b.opcode = req->in->opcode;
+	j->b.pid = req->in->pid;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -373,6 +426,10 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 		ret = do_init(s, req);
 		break;
 	case FUSE_INTERRUPT:
+		if (s->fs->ops->flags & FP_FS_RAW) {
+			serve(s, req, NULL, reqtxt);
+			return;
+		}
 		ret = do_interrupt(s, req);
 		break;
 	default:
@@ -380,13 +437,13 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 			ret = -EIO;
 			break;
 		}
-		if (in->opcode == FUSE_SETLKW) {
+		if (in->opcode == FUSE_SETLKW && !(s->fs->ops->flags & FP_FS_RAW)) {
 			ret = start_blocking(s, req, s->debug ? reqtxt : NULL);
 			if (!ret)
 				return;
 			break;
 		}
-		serve(s, req, &s->slots[req->worker].unique, reqtxt);
+		serve(s, req, &s->slots[req->worker], reqtxt);
 		return;
 	}
 	if (ret != FP_NOREPLY) {

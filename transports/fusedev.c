@@ -187,6 +187,7 @@ struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, struct fp_session *s,
 			w->chan.fd = w->own_fd = c;
 		}
 	}
+	s->notify_chan = &d->w[0].chan;
 	for (int i = 0; i < nthreads; i++) {
 		int e = pthread_create(&d->w[i].thread, NULL, worker_main, &d->w[i]);
 		if (e) {

@@ -106,9 +106,11 @@ static struct env *env_new_opts(int max_fds, int writeback)
 		.major = 7, .minor = 45, .max_readahead = 131072,
 		.flags = 0x73fffffb, .flags2 = 0x5fd,
 	};
-	uint64_t want = 0, offered = in.flags | (uint64_t)in.flags2 << 32;
-	uint32_t max_write = 0;
-	assert_int_equal(e->fs->ops->init(e->fs, &in, &want, &max_write), 0);
+	uint64_t want, offered = in.flags | (uint64_t)in.flags2 << 32;
+	struct fuse_init_out out = { .major = 7, .minor = 45, .max_write = 1u << 20 };
+	assert_int_equal(e->fs->ops->init(e->fs, &in, &out), 0);
+	want = out.flags | (uint64_t)out.flags2 << 32;
+	uint32_t max_write = out.max_write;
 	assert_true(want & FUSE_HANDLE_KILLPRIV_V2);
 	assert_true(want & FUSE_DO_READDIRPLUS);
 	assert_int_equal(!!(want & FUSE_WRITEBACK_CACHE), !!writeback);
@@ -371,7 +373,7 @@ static void test_create_write_read(void **state)
 {
 	struct env *e = *state;
 	struct fuse_entry_out eo;
-	uint64_t fh;
+	uint64_t fh = 0;
 	char p[PATH_MAX];
 	struct stat st;
 
@@ -801,7 +803,7 @@ static void test_direct_io(void **state)
 {
 	struct env *e = *state;
 	struct fuse_entry_out eo;
-	uint64_t fh;
+	uint64_t fh = 0;
 	static char blk[8192];
 
 	for (size_t i = 0; i < sizeof blk; i++)
@@ -829,7 +831,7 @@ static void test_lseek_fallocate(void **state)
 {
 	struct env *e = *state;
 	struct fuse_entry_out eo;
-	uint64_t fh;
+	uint64_t fh = 0;
 	static char blk[65536];
 
 	memset(blk, 'd', sizeof blk);
@@ -874,7 +876,7 @@ static void test_lseek_fallocate(void **state)
 
 	/* COPY_FILE_RANGE_64 and the 32-bit COPY_FILE_RANGE */
 	struct fuse_entry_out eo2;
-	uint64_t fh2;
+	uint64_t fh2 = 0;
 	assert_int_equal(create(e, FUSE_ROOT_ID, "copy", O_RDWR, 0644, &eo2, &fh2), 0);
 	struct fuse_copy_file_range_in cr = {
 		.fh_in = fh, .off_in = 4 << 20, .nodeid_out = eo2.nodeid, .fh_out = fh2,
@@ -1045,7 +1047,7 @@ static void test_aliased_reply(void **state)
 {
 	struct env *e = *state;
 	struct fuse_entry_out eo;
-	uint64_t fh;
+	uint64_t fh = 0;
 
 	e->alias = true;
 	assert_int_equal(create(e, FUSE_ROOT_ID, "alias_file_with_a_name", O_RDWR, 0644, &eo, &fh), 0);
@@ -1078,7 +1080,7 @@ static void test_credentials(void **state)
 	char p[PATH_MAX];
 	struct stat st;
 	struct fuse_entry_out eo;
-	uint64_t fh;
+	uint64_t fh = 0;
 
 	if (geteuid() != 0)
 		skip();

@@ -1,0 +1,33 @@
+/* \summary: forwarding to an unmodified FUSE daemon (fuseproxy --backend). */
+#ifndef FP_FORWARD_H
+#define FP_FORWARD_H
+
+#include <stddef.h>
+#include "fs.h"
+
+struct fp_session;
+
+struct fwd_options {
+	const char *cmd;            /* --backend, split like a shell would */
+	int log_fd;                 /* --backend-log, or -1 for our stderr */
+	double timeout;             /* --backend-timeout seconds, 0 = off */
+	int verbose, debug;
+	/* Called (from the reader thread) once when the backend is gone or
+	 * must be given up: socket closed, exited, timed out. */
+	void (*died)(void *arg);
+	void *died_arg;
+};
+
+/* Start the backend; returns NULL with a message on failure. */
+struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
+			 char *errbuf, size_t errlen);
+
+/* Why the backend went away ("exited with status 1", "stopped answering:
+ * READ #84 pending for 5.0 s"), or NULL while it is alive. */
+const char *fwd_death_reason(struct fp_fs *fs);
+
+/* Stop the backend in order (DESTROY, SIGTERM, wait) and return its wait
+ * status; the fs must still be destroyed with ops->destroy. */
+int fwd_stop(struct fp_fs *fs);
+
+#endif
