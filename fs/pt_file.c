@@ -29,8 +29,7 @@ void pt_files_fini(struct pt_fs *fs)
 	for (uint32_t i = 1; i < hw; i++) {
 		struct pt_file *f = pt_slots_at(&fs->files, i);
 		if (f && f->in_use) {
-			close(f->fd);
-			atomic_fetch_sub(&fs->nfds, 1);
+			pt_fd_closed(fs, f->fd);
 			pt_dir_free(f->dir);
 			f->in_use = 0;
 		}
@@ -56,7 +55,7 @@ uint64_t pt_file_new(struct pt_fs *fs, int fd, uint64_t nodeid, struct pt_dir *d
 	f->is_dir = dir != NULL;
 	f->direct = fl > 0 && (fl & O_DIRECT);
 	__atomic_store_n(&f->in_use, 1, __ATOMIC_RELEASE);
-	atomic_fetch_add(&fs->nfds, 1);
+	pt_fd_opened(fs);
 	return (uint64_t)f->gen << 32 | idx;
 }
 
@@ -76,8 +75,7 @@ void pt_file_free(struct pt_fs *fs, uint64_t fh)
 	if (!f)
 		return;
 	__atomic_store_n(&f->in_use, 0, __ATOMIC_RELEASE);
-	close(f->fd);
-	atomic_fetch_sub(&fs->nfds, 1);
+	pt_fd_closed(fs, f->fd);
 	pt_dir_free(f->dir);
 	f->dir = NULL;
 	f->fd = -1;

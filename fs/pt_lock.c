@@ -70,8 +70,7 @@ void pt_locks_fini(struct pt_fs *fs)
 	for (unsigned i = 0; i < LOCK_BUCKETS; i++) {
 		for (struct lock_owner *o = fs->locks->b[i], *n; o; o = n) {
 			n = o->next;
-			close(o->fd);
-			atomic_fetch_sub(&fs->nfds, 1);
+			pt_fd_closed(fs, o->fd);
 			free(o);
 		}
 	}
@@ -90,8 +89,7 @@ static struct lock_owner *find_locked(struct pt_locks *l, uint64_t nodeid, uint6
 
 static void owner_close(struct pt_fs *fs, struct lock_owner *o)
 {
-	close(o->fd);               /* drops every OFD lock on it */
-	atomic_fetch_sub(&fs->nfds, 1);
+	pt_fd_closed(fs, o->fd);
 	free(o);
 }
 
@@ -148,7 +146,7 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 	o->fd = fd;
 	o->pid = pid;
 	o->users = 1;
-	atomic_fetch_add(&fs->nfds, 1);
+	pt_fd_opened(fs);
 
 	pthread_mutex_lock(&l->lock);
 	struct lock_owner *race = find_locked(l, nodeid, owner);
