@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,8 +227,8 @@ static int run(int argc, char **argv);
 /* The connection ended on its own (umount, abort): wake the main thread. */
 static void on_ended(void *arg, int err)
 {
-	int *status = arg;
-	*status = err;
+	_Atomic int *status = arg;
+	atomic_store(status, err);
 	pthread_kill(main_thread, SIGUSR2);
 }
 
@@ -294,7 +295,8 @@ static int run(int argc, char **argv)
 	struct fp_fusedev *dev;
 	struct fp_control *ctl = NULL;
 	char err[512];
-	int e, ended_err = 0, rc = 0;
+	int e, rc = 0;
+	_Atomic int ended_err = 0;	/* written by a worker */
 	sigset_t set;
 	siginfo_t si;
 
