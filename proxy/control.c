@@ -104,6 +104,7 @@ static const char *where_name(int w)
 	switch (w) {
 	case FP_AT_BACKEND: return "backend";
 	case FP_AT_BLOCKED: return "lock-wait";
+	case FP_AT_QUEUED:  return "queued";
 	default:            return "proxy";
 	}
 }
@@ -121,6 +122,8 @@ static void answer_status(struct fp_control *c, FILE *f)
 	fprintf(f, "requests: %llu total, %.0f/s, %llu errors; in flight: %d\n",
 		(unsigned long long)atomic_load(&s->nreq), c->rate,
 		(unsigned long long)atomic_load(&s->nerr), n);
+	if (s->fs && s->fs->ops->status)
+		s->fs->ops->status(s->fs, f);
 	if (!n)
 		return;
 	fprintf(f, "%-10s %-12s %-14s %-10s %-8s %-16s %s\n", "AGE", "UNIQUE", "OP", "NODE",
