@@ -710,9 +710,6 @@ static enum fwd_replay rule_of(struct fp_pending *p, const struct fuse_req_view 
 		return FWD_FAIL;
 	r = (enum fwd_replay)replay_rule[p->in.opcode];
 	/* the conditions under which these are idempotent after all */
-	if (r == FWD_MAKE && p->in.opcode == FUSE_CREATE &&
-	    !(((const struct fuse_create_in *)v->fixed)->flags & O_EXCL))
-		return FWD_RESEND;
 	if (r == FWD_WRITE && !p->has_aux)
 		return FWD_RESEND;
 	if (r == FWD_XATTR_CREATE &&
@@ -820,6 +817,11 @@ static int made_by_us(struct fwd *f, struct fp_pending *p, const struct fuse_req
 	}
 	case FUSE_CREATE: {
 		const struct fuse_create_in *ci = v->fixed;
+		/* without O_EXCL any regular file there is what open(2) wants
+		 * (backends relying on the kernel's LOOKUP first may still say
+		 * EEXIST to a replay) */
+		if (!(ci->flags & O_EXCL) && type == S_IFREG)
+			return 1;
 		if (type != S_IFREG || a->size || !perms_subset(a->mode, ci->mode)) {
 			snprintf(why, n, "mode %o size %llu, asked for an empty file %o", a->mode,
 				 (unsigned long long)a->size, ci->mode);
@@ -902,28 +904,37 @@ static int judge_make(struct fwd *f, struct fp_pending *p, const struct fuse_req
 	return 0;
 }
 
-/* The node the kernel had under (kparent, name), as the table knows it. */
-static int known(struct fwd *f, uint64_t kparent, const char *name, uint64_t *ino,
-		 uint32_t *type)
+/* The node the kernel had under (kparent, name), as the table knows it:
+ * its kernel id (0 if none), ino and whether this generation knows it. */
+static uint64_t known(struct fwd *f, uint64_t kparent, const char *name, uint64_t *ino,
+		      int *resolved, uint64_t *bnode)
 {
 	struct fp_node *n;
+	uint64_t k = 0;
 
 	pthread_mutex_lock(&f->st.lock);
 	n = name ? fp_state_lookup_name_locked(&f->st, kparent, name) : NULL;
 	if (n) {
+		k = n->knode;
 		*ino = n->ino;
-		*type = n->type;
+		*resolved = n->bgen == f->st.gen && !(n->flags & FP_NODE_STALE);
+		*bnode = n->bnode;
 	}
 	pthread_mutex_unlock(&f->st.lock);
-	return n != NULL;
+	return k;
 }
 
-/* Look a name up; *found and *ino, and the lookup given back at once.
- * 0 or -ERESTART/-EIO. */
-static int peek(struct fwd *f, uint64_t bparent, const char *name, int *found, uint64_t *ino)
+/* Look a name up: *found and *ino.  If the object there is knode (known,
+ * not yet resolved in this generation, same ino and type), the lookup
+ * resolves it: backends expect a lookup held on whatever they are asked to
+ * unlink or rename (the kernel always holds one).  Otherwise the lookup is
+ * given back at once.  0 or -ERESTART/-EIO. */
+static int peek(struct fwd *f, uint64_t bparent, const char *name, uint64_t knode,
+		int *found, uint64_t *ino)
 {
 	struct fuse_entry_out e;
-	int r = b_lookup(f, bparent, name, &e);
+	struct fp_node *n;
+	int r = b_lookup(f, bparent, name, &e), kept = 0;
 
 	*found = 0;
 	if (r == -ENOENT)
@@ -932,7 +943,16 @@ static int peek(struct fwd *f, uint64_t bparent, const char *name, int *found, u
 		return r == -ERESTART ? r : -EIO;
 	*found = 1;
 	*ino = e.attr.ino;
-	b_forget(f, e.nodeid, 1);
+	pthread_mutex_lock(&f->st.lock);
+	n = knode ? fp_state_node_locked(&f->st, knode) : NULL;
+	if (n && n->bgen != f->st.gen && !(n->flags & FP_NODE_STALE) && n->ino == e.attr.ino &&
+	    n->type == (e.attr.mode & S_IFMT)) {
+		fp_state_resolved_locked(&f->st, n, e.nodeid, 1);
+		kept = 1;
+	}
+	pthread_mutex_unlock(&f->st.lock);
+	if (!kept)
+		b_forget(f, e.nodeid, 1);
 	return 0;
 }
 
@@ -961,11 +981,11 @@ static int resend(struct fwd *f, struct fp_pending *p, const struct fuse_req_vie
  * something else under the name: the crashed backend removed ours. */
 static int judge_remove(struct fwd *f, struct fp_pending *p, const struct fuse_req_view *v)
 {
-	uint64_t kino = 0, ino = 0, bparent;
-	uint32_t type;
-	int found, r;
+	uint64_t kino = 0, ino = 0, bparent, bnode = 0, k;
+	int found, r, resolved = 0;
 
-	if (!known(f, p->in.nodeid, v->name, &kino, &type)) {
+	k = known(f, p->in.nodeid, v->name, &kino, &resolved, &bnode);
+	if (!k) {
 		verdict(f, p, "the victim is not in the table: replayed as it is");
 		return resend(f, p, v);
 	}
@@ -976,7 +996,7 @@ static int judge_remove(struct fwd *f, struct fp_pending *p, const struct fuse_r
 		deliver_err(f, p, r, "its directory is stale");
 		return 0;
 	}
-	r = peek(f, bparent, v->name, &found, &ino);
+	r = peek(f, bparent, v->name, k, &found, &ino);
 	if (r == -ERESTART)
 		return r;
 	if (r < 0) {
@@ -1001,12 +1021,13 @@ static int judge_rename(struct fwd *f, struct fp_pending *p, const struct fuse_r
 {
 	const struct fuse_rename2_in *ri = v->fixed;
 	uint32_t flags = p->in.opcode == FUSE_RENAME2 ? ri->flags : 0;
-	uint64_t sino = 0, dino = 0, i1 = 0, i2 = 0, bold, bnew;
-	uint32_t type;
-	int f1 = 0, f2 = 0, hs, hd, r;
+	uint64_t sino = 0, dino = 0, i1 = 0, i2 = 0, bold, bnew, b, ks, kd;
+	int f1 = 0, f2 = 0, hs, hd, r, res;
 
-	hs = known(f, p->in.nodeid, v->name, &sino, &type);
-	hd = known(f, ri->newdir, v->name2, &dino, &type);
+	ks = known(f, p->in.nodeid, v->name, &sino, &res, &b);
+	kd = known(f, ri->newdir, v->name2, &dino, &res, &b);
+	hs = ks != 0;
+	hd = kd != 0;
 	if (!hs) {
 		verdict(f, p, "the source is not in the table: cannot judge; answering EIO");
 		deliver_err(f, p, -EIO, "cannot judge");
@@ -1017,9 +1038,9 @@ static int judge_rename(struct fwd *f, struct fp_pending *p, const struct fuse_r
 	if (!r)
 		r = fwd_resolve(f, ri->newdir, &bnew);
 	if (!r)
-		r = peek(f, bold, v->name, &f1, &i1);
+		r = peek(f, bold, v->name, ks, &f1, &i1);
 	if (!r)
-		r = peek(f, bnew, v->name2, &f2, &i2);
+		r = peek(f, bnew, v->name2, kd, &f2, &i2);
 	if (r == -ERESTART)
 		return r;
 	if (r < 0) {

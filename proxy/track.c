@@ -443,6 +443,28 @@ static inline void put64(unsigned char *p, uint64_t v)
 	memcpy(p, &v, sizeof v);
 }
 
+/* Backends expect a lookup held on what they are asked to unlink or rename
+ * (the kernel always holds one): after a restart, resolve the child first. */
+static int resolve_child(struct fwd *f, uint64_t kparent, const char *name)
+{
+	struct fp_node *n;
+	uint64_t k = 0, b;
+	int r;
+
+	if (!name)
+		return 0;
+	pthread_mutex_lock(&f->st.lock);
+	n = fp_state_lookup_name_locked(&f->st, kparent, name);
+	if (n && n->bgen != f->st.gen && !(n->flags & FP_NODE_STALE))
+		k = n->knode;
+	pthread_mutex_unlock(&f->st.lock);
+	if (!k)
+		return 0;
+	r = fwd_resolve(f, k, &b);
+	/* a stale child: the backend answers for the name itself */
+	return r == -ERESTART ? r : 0;
+}
+
 int fwd_translate_request(struct fwd *f, struct fp_pending *p,
 			  const struct fuse_in_header *in,
 			  const struct fuse_req_view *v, struct fwd_xlate *x)
@@ -465,6 +487,14 @@ int fwd_translate_request(struct fwd *f, struct fp_pending *p,
 		if (r < 0)
 			return r;
 		h->nodeid = b;
+	}
+	if (kind_of(in->opcode) == T_UNLINK || kind_of(in->opcode) == T_RENAME) {
+		r = resolve_child(f, in->nodeid, v->name);
+		if (!r && kind_of(in->opcode) == T_RENAME)
+			r = resolve_child(f, ((const struct fuse_rename_in *)v->fixed)->newdir,
+					  v->name2);
+		if (r < 0)
+			return r;
 	}
 	if (op && op->node2_off >= 0 && flen >= (size_t)op->node2_off + 8) {
 		knode2 = get64(fixed + op->node2_off);
