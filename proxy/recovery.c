@@ -1233,6 +1233,7 @@ static int reinject_one(struct fwd *f, struct fp_pending *p)
 			deliver_err(f, p, -EINTR, "interrupted during the restart");
 			return 0;
 		}
+		verdict(f, p, "re-injected after the locks were re-taken");
 		r = resend(f, p, &v);
 		break;
 	case FWD_FAIL:
@@ -1241,8 +1242,7 @@ static int reinject_one(struct fwd *f, struct fp_pending *p)
 		STAT_INC(f, failed);
 		return 0;
 	default:
-		if (f->o.verbose > 1)
-			verdict(f, p, "re-injected");
+		verdict(f, p, "re-injected");
 		r = resend(f, p, &v);
 		break;
 	}
