@@ -5,13 +5,15 @@
 # identical:
 #   memfs (tests/daemons)  tests/conformance on conformance.sh's fixture, then the trees
 #                          (describe_tree: types, modes, owners, links, xattrs, sums)
-#                          and diff -r between the two mounts
+#                          and diff -r between the two mounts; then locks kept by memfs
+#                          itself (GETLK/SETLK/flock forwarded): a fixed sequence of
+#                          conflicts and releases
 #   fuse-overlayfs         one lower dir (the fixture) + an upper dir each: conformance,
 #                          the merged trees, and after unmounting the upper dirs
 #                          (copy-ups, whiteouts)
 #   squashfuse(_ll)        an image of the fixture made here with mksquashfs: ls -lR,
 #                          checksums, the conformance walk (read-only)
-# Env: FUSEPROXY, MEMFS, CONFORMANCE.
+# Env: FUSEPROXY, MEMFS, CONFORMANCE, IOHELPER.
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-360}
 . "$(dirname "$0")/lib.sh"
@@ -56,6 +58,49 @@ stop_pair() {
   done
 }
 
+# wait_for FILE TEXT: up to 5 s for FILE to contain TEXT
+wait_for() {
+  local i
+  for i in $(seq 100); do
+    grep -qF "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# lock_sequence MNT: POSIX locks and flock through MNT; one "what: result" line each.
+# Only releases the daemon hears of synchronously are relied on: a POSIX lock ends with
+# its holder's close (FLUSH); a flock's end (RELEASE, async) is waited for.
+lock_sequence() {
+  local f=$1/lockfile holder fl i r
+  echo data > "$f"
+  "$IOHELPER" lock "$f" wr 0 100 2000 > "$FP_TMP/holder.out" &
+  holder=$!
+  wait_for "$FP_TMP/holder.out" "lock: ok" || echo "holder: $(cat "$FP_TMP/holder.out")"
+  echo "getlk rd 50+10: $("$IOHELPER" getlk "$f" rd 50 10 | sed "s/^getlk: //; s/pid=$holder\$/pid=holder/")"
+  echo "lock wr 50+10: $("$IOHELPER" lock "$f" wr 50 10 0 | sed 's/^lock: //; s/EACCES/EAGAIN/')"
+  echo "lock rd 200+10: $("$IOHELPER" lock "$f" rd 200 10 0 | sed 's/^lock: //')"
+  wait "$holder"
+  echo "getlk after the holder exited: $("$IOHELPER" getlk "$f" wr 0 0 | sed 's/^getlk: //')"
+  echo "lock wr whole file: $("$IOHELPER" lock "$f" wr 0 0 0 | sed 's/^lock: //')"
+
+  rm -f "$FP_TMP/flock.out"
+  flock -x "$f" -c "echo held > '$FP_TMP/flock.out'; sleep 1.5" &
+  fl=$!
+  wait_for "$FP_TMP/flock.out" held || echo "flock holder did not start"
+  r=0; flock -n -s "$f" true || r=$?
+  echo "flock -n -s while held: $r"
+  r=0; flock -n -x "$f" true || r=$?
+  echo "flock -n -x while held: $r"
+  wait "$fl"
+  r=held
+  for i in $(seq 60); do
+    flock -n -x "$f" true && { r=free; break; }
+    sleep 0.05
+  done
+  echo "flock after release: $r"
+}
+
 base=$FP_TMP/base
 mkdir "$base"
 make_fixture "$base"
@@ -64,9 +109,12 @@ make_fixture "$base"
 if [ -n "${MEMFS:-}" ] && [ -x "$MEMFS" ]; then
   ran=$((ran + 1))
   a=$FP_TMP/memfs-alone b=$FP_TMP/memfs-proxied
-  # attribute timeout 0: what stat shows must not depend on how fast each run is
-  fpx_mount_standalone "$a" "$MEMFS" -f --timeout=0 "$a"
-  fpx_mount "$b" "$MEMFS -f --timeout=0" -v
+  # attribute timeout 0: what stat shows must not depend on how fast each run is;
+  # local locks: a daemon keeping flock/OFD locks learns of their end only from the
+  # RELEASE sent after close(2) returned, so conformance's "after close" lock checks
+  # would race with it (the remote locks get their own sequence below)
+  fpx_mount_standalone "$a" "$MEMFS" -f --timeout=0 --local-locks "$a"
+  fpx_mount "$b" "$MEMFS -f --timeout=0 --local-locks" -v
   cp -a "$base/fixture" "$a/"
   cp -a "$base/fixture" "$b/"
   run_conformance "$a" "$FP_TMP/memfs-alone.out"
@@ -78,6 +126,24 @@ if [ -n "${MEMFS:-}" ] && [ -x "$MEMFS" ]; then
   cdiff=$(content_diff "$a" "$b")
   [ -z "$cdiff" ] || { echo "$cdiff" | head -n 50 >&2; fp_log "FAIL: memfs: diff -r differs"; failed=1; }
   stop_pair "$a" "$b"
+
+  # locks kept by memfs: every request below goes to the daemon
+  if [ -x "${IOHELPER:-}" ]; then
+    a=$FP_TMP/memfs-locks-alone b=$FP_TMP/memfs-locks-proxied
+    fpx_mount_standalone "$a" "$MEMFS" -f "$a"
+    fpx_mount "$b" "$MEMFS -f" -v
+    lock_sequence "$a" > "$FP_TMP/locks-alone.out"
+    lock_sequence "$b" > "$FP_TMP/locks-proxied.out"
+    compare "memfs: remote locks" "$FP_TMP/locks-alone.out" "$FP_TMP/locks-proxied.out"
+    printf '%s\n' "getlk rd 50+10: F_WRLCK 0+100 pid=holder" "lock wr 50+10: EAGAIN" \
+      "lock rd 200+10: ok" "getlk after the holder exited: F_UNLCK" "lock wr whole file: ok" \
+      "flock -n -s while held: 1" "flock -n -x while held: 1" "flock after release: free" \
+      > "$FP_TMP/locks-expected.out"
+    compare "memfs: remote locks as expected" "$FP_TMP/locks-expected.out" "$FP_TMP/locks-proxied.out"
+    stop_pair "$a" "$b"
+  else
+    fp_log "IOHELPER not built: no remote lock sequence"
+  fi
 else
   fp_log "memfs not built (libfuse3-dev missing?): skipping that part"
 fi
