@@ -9,8 +9,8 @@
 #                          itself (GETLK/SETLK/flock forwarded): a fixed sequence of
 #                          conflicts and releases
 #   fuse-overlayfs         one lower dir (the fixture) + an upper dir each: conformance,
-#                          the merged trees, and after unmounting the upper dirs
-#                          (copy-ups, whiteouts)
+#                          then the upper dirs (copy-ups, whiteouts) and the merged trees
+#                          as a freshly mounted daemon shows them
 #   squashfuse(_ll)        an image of the fixture made here with mksquashfs: ls -lR,
 #                          checksums, the conformance walk (read-only)
 # Env: FUSEPROXY, MEMFS, CONFORMANCE, IOHELPER.
@@ -165,10 +165,24 @@ if command -v fuse-overlayfs >/dev/null; then
   fpx_mount "$b" "fuse-overlayfs -f -o $(ovl_opts proxied)" -v
   run_conformance "$a" "$FP_TMP/ovl-alone.out"
   run_conformance "$b" "$FP_TMP/ovl-proxied.out"
-  compare "fuse-overlayfs: conformance output" "$FP_TMP/ovl-alone.out" "$FP_TMP/ovl-proxied.out"
+  # fuse-overlayfs gives DT_UNKNOWN for entries whose nodes it does not hold at the
+  # moment (that depends on when the kernel forgot them): readdir types are compared
+  # for memfs above, here only the names
+  for side in alone proxied; do
+    sed -E '/^readdir /s/:(dir|reg|lnk|fifo|chr|blk|sock|unknown)( |$)/\2/g;
+            s/names\+types [0-9a-f]+/names+types -/' \
+      "$FP_TMP/ovl-$side.out" > "$FP_TMP/ovl-$side.out.notypes"
+  done
+  compare "fuse-overlayfs: conformance output (no d_type)" "$FP_TMP/ovl-alone.out.notypes" \
+    "$FP_TMP/ovl-proxied.out.notypes"
+  stop_pair "$a" "$b"
+  # the merged trees as fresh daemons see them (a running fuse-overlayfs may hand out
+  # link counts it has cached, and which of those the kernel shows depends on timing)
+  fpx_mount_standalone "$a" fuse-overlayfs -f -o "$(ovl_opts alone)" "$a"
+  fpx_mount "$b" "fuse-overlayfs -f -o $(ovl_opts proxied)" -v
   describe_tree "$a" > "$FP_TMP/ovl-alone.tree"
   describe_tree "$b" > "$FP_TMP/ovl-proxied.tree"
-  compare "fuse-overlayfs: merged tree" "$FP_TMP/ovl-alone.tree" "$FP_TMP/ovl-proxied.tree"
+  compare "fuse-overlayfs: merged tree, remounted" "$FP_TMP/ovl-alone.tree" "$FP_TMP/ovl-proxied.tree"
   stop_pair "$a" "$b"
   # what the daemon wrote to its upper dir: copy-ups, whiteouts, opaque dirs
   describe_tree "$FP_TMP/ovl-alone.upper" > "$FP_TMP/ovl-alone.uppertree"
