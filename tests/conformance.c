@@ -283,7 +283,8 @@ static long read_dir(const char *path, struct dent **out)
 		free(v);
 		return err;
 	}
-	qsort(v, (size_t)n, sizeof(*v), cmpdent);
+	if (n > 0)   /* some filesystems list no "." and ".."; qsort(NULL, 0) is UB */
+		qsort(v, (size_t)n, sizeof(*v), cmpdent);
 	*out = v;
 	return n;
 }
