@@ -40,6 +40,15 @@ struct fwd_recovery_stats {
 	int done;                      /* total_ns is final */
 };
 
+/* One spliced reply being put back together (forward.c, join_piece). */
+struct fwd_join {
+	int open;
+	uint64_t unique, t_open;
+	uint32_t want, have, cap;
+	char *buf;
+	uint64_t orphans;
+};
+
 struct fwd {
 	struct fp_fs fs;
 	struct fp_session *s;
@@ -52,6 +61,7 @@ struct fwd {
 	_Atomic int dead;
 	char death[256];
 	void *rbuf;
+	struct fwd_join join;            /* reader thread only */
 	struct fuse_init_out binit;      /* the backend's INIT answer */
 	_Atomic uint64_t own_unique;
 

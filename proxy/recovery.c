@@ -1376,6 +1376,7 @@ int fwd_recover(struct fwd *f, const char *why)
 		if (f->d.pid > 0 && !fp_daemon_poll_exit(&f->d))
 			kill(-f->d.pid, SIGKILL);
 		fail_own(f);
+		f->join.open = 0;	/* the rest of a spliced reply never comes */
 		pthread_rwlock_wrlock(&f->gate);
 		atomic_store(&f->recovering, 1);
 		fp_pending_foreach(&f->pt, mark_one, f);
