@@ -54,6 +54,23 @@ finish() {
   [ "$FP_STATUS" = 0 ] || bad "fuseproxy exited with $FP_STATUS"
 }
 
+# wait_for FILE PATTERN: up to 10 s for a locker's line
+wait_for() {
+  local i
+  for i in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  bad "no '$2' in $(basename "$1") after 10 s"
+}
+
+# wait_setlkw MNT: up to 10 s until a SETLKW waits at the backend
+wait_setlkw() {
+  local i
+  for i in $(seq 200); do
+    rec_status "$1" | grep -q ' SETLKW .* backend$' && return 0
+    sleep 0.05
+  done
+  bad "no SETLKW waiting at the backend after 10 s"
+}
+
 verdict() {
   if grep -Eq "recovery: .*($1)" "$FPX_LOG"; then
     ok "fuseproxy: $(grep -Eo "recovery: .*($1).*" "$FPX_LOG" | head -n 1 | cut -c11-170)"
@@ -131,10 +148,10 @@ start setlkw 'echo x > "$src/lockme"'
 # A takes it without waiting (SETLK): only B's SETLKW meets the crash point
 rec_locker "$m/lockme" 1 A nb > "$FP_TMP/A" &
 a=$!
-sleep 0.3
+wait_for "$FP_TMP/A" "A locked"
 rec_locker "$m/lockme" 2 B > "$FP_TMP/B" &
 b=$!
-sleep 1.5        # A has unlocked, diskfs granted B and crashed, B was replayed
+wait_for "$FP_TMP/B" "B locked"  # A unlocked, diskfs granted B and crashed, B was replayed
 rec_locker "$m/lockme" 0 C nb > "$FP_TMP/C"
 wait "$a" "$b" || bad "a locker failed"
 cat "$FP_TMP/A" "$FP_TMP/B" "$FP_TMP/C" >&2
@@ -149,12 +166,13 @@ crash=
 start setlkw-kill 'echo x > "$src/lockme"'
 rec_locker "$m/lockme" 3 A > "$FP_TMP/A" &
 a=$!
-sleep 0.3
+wait_for "$FP_TMP/A" "A locked"
 rec_locker "$m/lockme" 0 B > "$FP_TMP/B" &
 b=$!
-sleep 0.5
+wait_setlkw "$m"
 kill -KILL "$(rec_backend_pid)"
-sleep 0.7
+sleep 0.5
+grep -q "B locked" "$FP_TMP/B" && bad "B got the lock while A held it"
 rec_locker "$m/lockme" 0 C nb > "$FP_TMP/C"
 wait "$a" "$b" || bad "a locker failed"
 cat "$FP_TMP/A" "$FP_TMP/B" "$FP_TMP/C" >&2
