@@ -44,6 +44,9 @@ struct fp_fs_ops {
 	int (*inflight)(struct fp_fs *fs, struct fp_inflight *out, int max);
 	/* Optional: extra lines for `fuseproxy status` (state kept, restarts). */
 	void (*status)(struct fp_fs *fs, FILE *out);
+	/* Optional: `fuseproxy upgrade MNT --backend CMD`.  Returns 0 or -errno,
+	 * with what happened in msg. */
+	int (*upgrade)(struct fp_fs *fs, const char *cmd, char *msg, size_t n);
 	/* Free everything.  Called after all workers have stopped. */
 	void (*destroy)(struct fp_fs *fs);
 };

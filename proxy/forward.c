@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "forward_i.h"
@@ -882,7 +883,8 @@ int fwd_pump(struct fwd *f, int ms)
 
 static int pump(struct fwd *f, int ms)
 {
-	struct pollfd pfd = { .fd = f->d.sock, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = f->d.sock, .events = POLLIN },
+				 { .fd = f->wake[0], .events = POLLIN } };
 	uint64_t tmo = (uint64_t)(f->o.timeout * 1e9);
 	int pr;
 
@@ -890,7 +892,14 @@ static int pump(struct fwd *f, int ms)
 		return -ERESTART;
 	if (f->join.open && (ms < 0 || ms > 200))
 		ms = 200;
-	pr = poll(&pfd, 1, ms);
+	pr = poll(pfd, f->wake[0] >= 0 ? 2 : 1, ms);
+	if (pr > 0 && f->wake[0] >= 0 && (pfd[1].revents & POLLIN)) {
+		char b[16];
+		if (read(f->wake[0], b, sizeof b) < 0 && errno != EAGAIN)
+			snprintf(f->why, sizeof f->why, "wake pipe: %s", strerror(errno));
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			return 0;	/* the reader loop looks at what woke it */
+	}
 	if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
 		join_fail(f, f->join.unique, "cut short: the rest never came");
 		f->join.open = 0;
@@ -909,6 +918,8 @@ static int pump(struct fwd *f, int ms)
 		}
 	}
 	if (pr <= 0)
+		return 0;
+	if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 		return 0;
 	ssize_t n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE);
 	int truncated = 0;
@@ -962,6 +973,29 @@ static int pump(struct fwd *f, int ms)
 	return 0;
 }
 
+/* `fuseproxy upgrade`, asked for by the control thread: done here, where
+ * backend messages are read.  Returns -1 if the forwarder gave up. */
+static int do_upgrade(struct fwd *f)
+{
+	char cmd[4096];
+	int r;
+
+	pthread_mutex_lock(&f->up_lock);
+	if (!f->up_cmd || f->up_done) {
+		pthread_mutex_unlock(&f->up_lock);
+		return 0;
+	}
+	snprintf(cmd, sizeof cmd, "%s", f->up_cmd);
+	pthread_mutex_unlock(&f->up_lock);
+	r = fwd_upgrade_run(f, cmd, f->up_msg, sizeof f->up_msg);
+	pthread_mutex_lock(&f->up_lock);
+	f->up_result = r;
+	f->up_done = 1;
+	pthread_cond_broadcast(&f->up_cond);
+	pthread_mutex_unlock(&f->up_lock);
+	return r == -EIO ? -1 : 0;
+}
+
 static void *reader_main(void *arg)
 {
 	struct fwd *f = arg;
@@ -970,6 +1004,8 @@ static void *reader_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	while (!atomic_load(&f->stopping)) {
+		if (f->o.restart && do_upgrade(f) < 0)
+			break;
 		if (fwd_pump(f, f->o.timeout || f->o.restart ? 200 : -1) == 0)
 			continue;
 		if (!f->o.restart || atomic_load(&f->stopping)) {
@@ -978,6 +1014,18 @@ static void *reader_main(void *arg)
 		}
 		if (fwd_recover(f, f->why) < 0)
 			break;
+	}
+	if (f->o.restart) {
+		/* an upgrade asked for now will not happen */
+		pthread_mutex_lock(&f->up_lock);
+		if (f->up_cmd && !f->up_done) {
+			snprintf(f->up_msg, sizeof f->up_msg, "failed: %s", atomic_load(&f->dead) ?
+				 f->death : "fuseproxy is stopping");
+			f->up_result = -EIO;
+			f->up_done = 1;
+			pthread_cond_broadcast(&f->up_cond);
+		}
+		pthread_mutex_unlock(&f->up_lock);
 	}
 	return NULL;
 }
@@ -1160,6 +1208,66 @@ static void fwd_status(struct fp_fs *fs, FILE *out)
 	fwd_recovery_status(f, out);
 }
 
+void fwd_set_cmd(struct fwd *f, const char *cmd)
+{
+	char *c = strdup(cmd);
+
+	if (!c)
+		return;
+	free(f->cmd_owned);
+	f->cmd_owned = c;
+	f->o.cmd = c;
+}
+
+static int fwd_upgrade(struct fp_fs *fs, const char *cmd, char *msg, size_t n)
+{
+	struct fwd *f = FWD(fs);
+	struct timespec ts;
+	int r;
+
+	if (!f->o.restart) {
+		snprintf(msg, n, "upgrades need a fuseproxy started with --restart (it keeps "
+			 "the requests that wait for the new backend)");
+		return -ENOTSUP;
+	}
+	if (atomic_load(&f->dead) || !f->reader_started) {
+		snprintf(msg, n, "no backend serves: %s", atomic_load(&f->dead) ? f->death :
+			 "not initialized yet");
+		return -EIO;
+	}
+	pthread_mutex_lock(&f->up_lock);
+	if (f->up_cmd) {
+		pthread_mutex_unlock(&f->up_lock);
+		snprintf(msg, n, "another upgrade is running");
+		return -EBUSY;
+	}
+	f->up_cmd = strdup(cmd);
+	f->up_done = 0;
+	if (!f->up_cmd || write(f->wake[1], "u", 1) != 1) {
+		free(f->up_cmd);
+		f->up_cmd = NULL;
+		pthread_mutex_unlock(&f->up_lock);
+		snprintf(msg, n, "cannot wake the forwarder");
+		return -EIO;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 120;
+	r = 0;
+	while (!f->up_done && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&f->up_cond, &f->up_lock, &ts);
+	if (!f->up_done) {
+		snprintf(msg, n, "still running after 120 s; see fuseproxy status");
+		pthread_mutex_unlock(&f->up_lock);
+		return -ETIMEDOUT;
+	}
+	snprintf(msg, n, "%s", f->up_msg);
+	r = f->up_result;
+	free(f->up_cmd);
+	f->up_cmd = NULL;
+	pthread_mutex_unlock(&f->up_lock);
+	return r;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
@@ -1169,6 +1277,10 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	pthread_rwlockattr_t ra;
 	int r;
 
+	if (f) {
+		f->log_fd = -1;
+		f->wake[0] = f->wake[1] = -1;
+	}
 	if (!f || fp_pending_init(&f->pt) < 0 || !(f->rbuf = aligned_alloc(4096, RBUF_SIZE)) ||
 	    fp_state_init(&f->st) < 0 ||
 	    (o->restart && !(f->callbuf = malloc(RBUF_SIZE)))) {
@@ -1178,7 +1290,13 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	f->fs.ops = &fwd_ops;
 	f->s = s;
 	f->o = *o;
-	f->log_fd = -1;
+	pthread_mutex_init(&f->up_lock, NULL);
+	pthread_cond_init(&f->up_cond, NULL);
+	if (o->restart && pipe2(f->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+		f->wake[0] = f->wake[1] = -1;
+		goto fail;
+	}
 	atomic_store(&f->own_unique, FWD_OWN_UNIQUE + 2);
 	pthread_mutex_init(&f->call_lock, NULL);
 	pthread_mutex_init(&f->resolve_lock, NULL);
@@ -1204,6 +1322,10 @@ fail:
 	if (f) {
 		if (f->log_fd >= 0)
 			close(f->log_fd);
+		if (f->wake[0] >= 0) {
+			close(f->wake[0]);
+			close(f->wake[1]);
+		}
 		fp_pending_fini(&f->pt);
 		fp_state_fini(&f->st);
 		free(f->rbuf);
@@ -1224,8 +1346,15 @@ int fwd_stop(struct fp_fs *fs)
 	struct fwd *f = FWD(fs);
 	char st[96];
 
-	if (f->d.sock < 0)
+	if (f->d.sock < 0) {
+		/* given up on (a failed restart): the reader ended by itself */
+		atomic_store(&f->stopping, 1);
+		if (f->reader_started) {
+			pthread_join(f->reader, NULL);
+			f->reader_started = 0;
+		}
 		return f->d.status;
+	}
 	/* A `fuse` mount never gets DESTROY from the kernel; the backend
 	 * deserves one to flush before it is told to exit. */
 	if (!atomic_load(&f->dead) && f->reader_started && !atomic_load(&f->recovering)) {
@@ -1269,6 +1398,10 @@ int fwd_stop(struct fp_fs *fs)
 	}
 	/* whatever the backend never answered is pending in the trace */
 	fp_pending_drain(&f->pt, fail_pending, f);
+	/* notifications still on their way use the kernel channel, which
+	 * goes away after us */
+	while (atomic_load(&f->notifiers))
+		usleep(1000);
 	int status = fp_daemon_stop(&f->d, 5000);
 	fp_daemon_describe(status, st, sizeof st);
 	if (f->o.verbose)
@@ -1294,6 +1427,13 @@ static void fwd_destroy(struct fp_fs *fs)
 	pthread_mutex_destroy(&f->stats_lock);
 	if (f->log_fd >= 0)
 		close(f->log_fd);
+	if (f->wake[0] >= 0) {
+		close(f->wake[0]);
+		close(f->wake[1]);
+	}
+	pthread_mutex_destroy(&f->up_lock);
+	pthread_cond_destroy(&f->up_cond);
+	free(f->cmd_owned);
 	free(f->restart_times);
 	free(f->rbuf);
 	free(f->callbuf);
@@ -1307,5 +1447,6 @@ static const struct fp_fs_ops fwd_ops = {
 	.handle = fwd_handle,
 	.inflight = fwd_inflight,
 	.status = fwd_status,
+	.upgrade = fwd_upgrade,
 	.destroy = fwd_destroy,
 };

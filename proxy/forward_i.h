@@ -89,6 +89,14 @@ struct fwd {
 	struct fwd_recovery_stats last, cur;
 	uint64_t reinjected_total, judged_total, failed_total;
 	_Atomic int notifiers;           /* detached notification threads */
+	char *cmd_owned;                 /* o.cmd after an upgrade */
+	/* `fuseproxy upgrade`: the control thread asks, the reader does it */
+	int wake[2];                     /* pipe: wakes the reader's poll */
+	pthread_mutex_t up_lock;
+	pthread_cond_t up_cond;
+	char *up_cmd;                    /* asked for, not done yet */
+	int up_done, up_result;
+	char up_msg[512];
 };
 
 #define FWD(fs) ((struct fwd *)(fs))
@@ -194,6 +202,14 @@ int fwd_recover(struct fwd *f, const char *why);
 int fwd_resolve(struct fwd *f, uint64_t knode, uint64_t *bnode);
 /* Kernel handle -> backend handle, reopening it if needed. */
 int fwd_reopen(struct fwd *f, uint64_t knode, uint64_t kfh, uint64_t *bfh);
+/* From the reader thread: replace the backend by `cmd` at a request
+ * boundary (hold new requests, drain, stop the old one in order, start the
+ * new one as after a crash; back to the old command if it cannot take
+ * over).  msg says what happened.  0, -EPROTO (the old one serves again),
+ * -EIO (given up). */
+int fwd_upgrade_run(struct fwd *f, const char *cmd, char *msg, size_t n);
+/* The backend command from now on (restarts use it). */
+void fwd_set_cmd(struct fwd *f, const char *cmd);
 /* A request that was part of a recovery got its answer. */
 void fwd_recovery_answered(struct fwd *f, struct fp_pending *p);
 /* Status lines for `fuseproxy status`. */

@@ -75,6 +75,9 @@ static const char usage_text[] =
 "\n"
 "subcommands:\n"
 "  fuseproxy status MNT list requests in flight now, oldest first\n"
+"  fuseproxy upgrade MNT --backend CMD\n"
+"                       replace the backend without unmounting (needs\n"
+"                       --restart; see doc/recovery.md)\n"
 "\n"
 "exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
 "SRC unusable, backend died or crashed), 2 on a usage error.\n";
@@ -312,6 +315,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "status", fp_control_status },
+	{ "upgrade", fp_control_upgrade },
 };
 
 int main(int argc, char **argv)

@@ -1329,22 +1329,17 @@ static void count_pending(struct fp_pending *p, void *arg)
 		++*(uint32_t *)arg;
 }
 
-int fwd_recover(struct fwd *f, const char *why)
+/* Bring a backend up under the live mount, from the reader thread: the old
+ * one stopped (or gone), then start f->o.cmd, check its INIT, rebuild, and
+ * re-inject.  Starts over whenever the new one dies too.  With a fallback
+ * command (an upgrade), an INIT that conflicts makes it go back to that
+ * instead of giving up.  0 when a backend serves, -1 after giving up. */
+static int restart_loop(struct fwd *f, char *reason, size_t rlen, const char *fallback)
 {
-	char reason[256], err[200];
-	uint64_t backoff_ms = 0;
+	char err[200];
+	uint64_t backoff_ms = 0, t_begin = fp_now_ns();
+	uint64_t tmo = (uint64_t)(f->o.timeout * 1e9);
 	int first = 1;
-
-	snprintf(reason, sizeof reason, "%s", why);
-	pthread_mutex_lock(&f->stats_lock);
-	if (f->cur.t_death && !f->cur.done)
-		f->last = f->cur;	/* a recovery cut short by this death */
-	memset(&f->cur, 0, sizeof f->cur);
-	f->cur.t_death = fp_now_ns();
-	pthread_mutex_unlock(&f->stats_lock);
-	fp_pending_foreach(&f->pt, count_pending, &f->cur.pending);
-	rec_log(f, 1, "backend '%s' (pid %d) %s; restarting it, %u requests wait",
-		f->o.cmd, (int)f->d.pid, reason, f->cur.pending);
 
 	for (;;) {
 		struct fp_daemon nd;
@@ -1357,11 +1352,17 @@ int fwd_recover(struct fwd *f, const char *why)
 			return -1;
 		}
 		if (!first) {
-			rec_log(f, 1, "the restarted backend went away too: %s", f->why);
-			memcpy(reason, f->why, sizeof reason);
-			reason[sizeof reason - 1] = 0;
+			rec_log(f, 1, "the new backend went away too: %s", f->why);
+			snprintf(reason, rlen, "%.*s", (int)rlen - 1, f->why);
 		}
 		first = 0;
+		/* --backend-timeout also bounds how long requests wait for a
+		 * backend that cannot be brought back */
+		if (tmo && fp_now_ns() - t_begin > tmo) {
+			fwd_give_up(f, "%s; no backend serves again within --backend-timeout "
+				    "%.1f s: giving up", reason, f->o.timeout);
+			return -1;
+		}
 		if (!rate_ok(f)) {
 			fwd_give_up(f, "%s; it was restarted %d times in the last minute "
 				    "(--restart=%d): giving up", reason, f->o.restart_per_min,
@@ -1394,19 +1395,32 @@ int fwd_recover(struct fwd *f, const char *why)
 		if (r == 0)
 			r = fwd_backend_init(f, &nd, &bi, err, sizeof err);
 		if (r < 0) {
+			/* f->d stays the old one, stopped (its socket closed) */
 			if (nd.sock >= 0 || nd.pid > 0)
 				fp_daemon_stop(&nd, 0);
-			memset(&f->d, 0, sizeof f->d);
-			f->d.sock = -1;
 			snprintf(f->why, sizeof f->why, "could not be started: %s", err);
+			if (fallback) {
+				rec_log(f, 1, "'%s' %s; going back to '%s'", f->o.cmd, f->why,
+					fallback);
+				fwd_set_cmd(f, fallback);
+				fallback = NULL;
+				continue;
+			}
 			backoff_ms = backoff_ms ? (backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2) : 10;
 			continue;
 		}
 		t1 = fp_now_ns();
 		if (init_conflict(f, &bi, &nd, err, sizeof err)) {
 			fp_daemon_stop(&nd, 1000);
-			memset(&f->d, 0, sizeof f->d);
-			f->d.sock = -1;
+			if (fallback) {
+				rec_log(f, 1, "'%s' cannot take over: its INIT conflicts with what "
+					"the kernel accepted: %s; going back to '%s'", f->o.cmd, err,
+					fallback);
+				snprintf(f->why, sizeof f->why, "INIT conflict: %s", err);
+				fwd_set_cmd(f, fallback);
+				fallback = NULL;
+				continue;
+			}
 			fwd_give_up(f, "%s; restarted, but its INIT conflicts with what the kernel "
 				    "accepted: %s; failing requests rather than corrupting", reason,
 				    err);
@@ -1419,8 +1433,8 @@ int fwd_recover(struct fwd *f, const char *why)
 		fp_state_new_generation(&f->st);
 		pthread_rwlock_unlock(&f->gate);
 		f->cur.start_ns += t1 - t0;
-		rec_log(f, 0, "backend restarted: pid %d, INIT answered in %.1f ms (generation %u)",
-			(int)nd.pid, ms(t1 - t0), f->st.gen);
+		rec_log(f, 0, "backend '%s' started: pid %d, INIT answered in %.1f ms "
+			"(generation %u)", f->o.cmd, (int)nd.pid, ms(t1 - t0), f->st.gen);
 		if (f->s->trace)
 			fp_trace_event(f->s->trace, FP_EV_BACKEND_START,
 				       "backend '%s' restarted, pid %d", f->o.cmd, (int)nd.pid);
@@ -1453,6 +1467,120 @@ int fwd_recover(struct fwd *f, const char *why)
 			finish_stats(f, fp_now_ns());
 		return 0;
 	}
+}
+
+static void begin_stats(struct fwd *f)
+{
+	pthread_mutex_lock(&f->stats_lock);
+	if (f->cur.t_death && !f->cur.done)
+		f->last = f->cur;	/* a recovery cut short by this one */
+	memset(&f->cur, 0, sizeof f->cur);
+	f->cur.t_death = fp_now_ns();
+	pthread_mutex_unlock(&f->stats_lock);
+	fp_pending_foreach(&f->pt, count_pending, &f->cur.pending);
+}
+
+int fwd_recover(struct fwd *f, const char *why)
+{
+	char reason[256];
+
+	snprintf(reason, sizeof reason, "%s", why);
+	begin_stats(f);
+	rec_log(f, 1, "backend '%s' (pid %d) %s; restarting it, %u requests wait",
+		f->o.cmd, (int)f->d.pid, reason, f->cur.pending);
+	return restart_loop(f, reason, sizeof reason, NULL);
+}
+
+/* Kernel requests the backend has (not queued here), SETLKW aside: those
+ * may wait for another process for ever. */
+static void count_at_backend(struct fp_pending *p, void *arg)
+{
+	if (p->chan && !(p->rflags & FP_PR_QUEUED) && p->in.opcode != FUSE_SETLKW)
+		++*(uint32_t *)arg;
+}
+
+static void nothing(struct fp_pending *p, void *arg)
+{
+	(void)p;
+	(void)arg;
+}
+
+int fwd_upgrade_run(struct fwd *f, const char *cmd, char *msg, size_t n)
+{
+	char reason[320], *old = strdup(f->o.cmd);
+	uint64_t deadline, t0 = fp_now_ns();
+	uint32_t left = 0, drained;
+	int oldpid = (int)f->d.pid, r;
+
+	if (!old) {
+		snprintf(msg, n, "out of memory");
+		return -ENOMEM;
+	}
+	begin_stats(f);
+	rec_log(f, 1, "upgrade: '%s' (pid %d) -> '%s': holding new requests, draining %u",
+		old, oldpid, cmd, f->cur.pending);
+
+	/* 1. new requests wait here; what the old backend has, it answers */
+	pthread_rwlock_wrlock(&f->gate);
+	atomic_store(&f->recovering, 1);
+	pthread_rwlock_unlock(&f->gate);
+	deadline = fp_now_ns() + 10ull * 1000000000u;
+	for (;;) {
+		left = 0;
+		fp_pending_foreach(&f->pt, count_at_backend, &left);
+		if (!left || fp_now_ns() > deadline)
+			break;
+		if (fwd_pump(f, 20) == -ERESTART) {
+			/* it died while draining: an ordinary recovery, onto the new one */
+			if (snprintf(reason, sizeof reason, "%s (while draining for an upgrade)",
+				     f->why) < 0)
+				reason[0] = 0;
+			fwd_set_cmd(f, cmd);
+			rec_log(f, 1, "backend '%s' (pid %d) %s; starting '%s'", old, oldpid,
+				reason, cmd);
+			r = restart_loop(f, reason, sizeof reason, old);
+			goto out;
+		}
+	}
+	drained = f->cur.pending - left;
+	if (left)
+		rec_log(f, 1, "upgrade: %u requests still at the old backend after 10 s: they "
+			"are judged as after a crash", left);
+
+	/* 2. the old one stops in order: DESTROY (a second at most), SIGTERM */
+	{
+		struct fuse_in_header h = { .len = sizeof h, .opcode = FUSE_DESTROY };
+		fwd_send_own(f, &h, sizeof h);
+		for (int i = 0; i < 50 && fp_pending_with(&f->pt, h.unique, nothing, NULL); i++)
+			if (fwd_pump(f, 20) == -ERESTART)
+				break;
+	}
+	f->gone = 1;		/* whatever it still says is not read any more */
+	pthread_rwlock_wrlock(&f->gate);
+	fail_own(f);
+	fp_pending_foreach(&f->pt, mark_one, f);
+	fp_daemon_stop(&f->d, 2000);
+	pthread_rwlock_unlock(&f->gate);
+
+	/* 3. the new one, as after a crash (back to the old one if it cannot) */
+	fwd_set_cmd(f, cmd);
+	snprintf(reason, sizeof reason, "upgrade");
+	r = restart_loop(f, reason, sizeof reason, old);
+	if (!r)
+		rec_log(f, 1, "upgrade: %s '%s' (pid %d) in %.1f ms; %u requests drained, %u "
+			"re-injected", strcmp(f->o.cmd, cmd) ? "kept" : "now serving", f->o.cmd,
+			(int)f->d.pid, ms(fp_now_ns() - t0), drained, f->cur.reinjected);
+out:
+	if (r < 0)
+		snprintf(msg, n, "failed: %s", f->death);
+	else if (strcmp(f->o.cmd, cmd))
+		snprintf(msg, n, "'%s' could not take over (%s); '%s' serves again, pid %d",
+			 cmd, f->why, f->o.cmd, (int)f->d.pid);
+	else
+		snprintf(msg, n, "ok: '%s' serves, pid %d (was pid %d); %.1f ms", cmd,
+			 (int)f->d.pid, oldpid, ms(fp_now_ns() - t0));
+	free(old);
+	return r < 0 ? -EIO : strcmp(f->o.cmd, cmd) ? -EPROTO : 0;
 }
 
 void fwd_recovery_status(struct fwd *f, FILE *out)
