@@ -449,7 +449,7 @@ int fwd_reopen(struct fwd *f, uint64_t knode, uint64_t kfh, uint64_t *bfh)
 	if (!r) {
 		r = b_open(f, bnode, flags, oflags, dir, &o);
 		if (r < 0 && r != -ERESTART) {
-			rec_log(f, 0, "reopening handle %llu of node %llu (flags %#o) failed: %s; "
+			rec_log(f, 1, "reopening handle %llu of node %llu (flags %#o) failed: %s; "
 				"its requests get EIO", (unsigned long long)kfh,
 				(unsigned long long)knode, flags, strerror(-r));
 			r = -EIO;

@@ -80,7 +80,8 @@ for kind in passthrough diskfs; do
     *"(0 kernel lookups, 0 backend lookups)"*) fp_log "[$kind] lookups balanced: $counts" ;;
     *) bad "lookups not balanced after dropping caches: $counts" ;;
   esac
-  grep -E "recovery: .*(stale|answering EIO|could not)" "$FPX_LOG" >&2 && bad "the recovery lost something"
+  grep -E "recovery: .*(answering (EIO|ESTALE)|is stale:|could not be re-taken|reopening .* failed)" "$FPX_LOG" >&2 &&
+    bad "the recovery lost something"
   for m in "$a" "$b"; do
     fp_stop "$m" umount || bad "$m did not stop cleanly"
     [ "$FP_STATUS" = 0 ] || bad "the daemon of $m exited with $FP_STATUS"
