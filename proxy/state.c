@@ -280,15 +280,14 @@ void fp_state_fini(struct fp_state *st)
 
 /* ---- nodes -------------------------------------------------------------- */
 
-int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
-		   size_t namelen, struct fuse_entry_out *e, int flags)
+int fp_state_entry_locked(struct fp_state *st, uint64_t kparent, const char *name,
+			  size_t namelen, struct fuse_entry_out *e, int flags)
 {
 	uint64_t b = e->nodeid;
 	struct fp_node *n;
 
 	if (!b)		/* a negative entry: nothing is handed out */
 		return 0;
-	pthread_mutex_lock(&st->lock);
 	n = by_b(st, b);
 	if (!n && st->translating && name) {
 		/* the first entry of a node the kernel knows from before the
@@ -310,10 +309,8 @@ int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
 	}
 	if (!n) {
 		n = calloc(1, sizeof *n);
-		if (!n) {
-			pthread_mutex_unlock(&st->lock);
+		if (!n)
 			return -ENOMEM;
-		}
 		/* the backend's id unless the kernel already uses it for
 		 * something else (possible only after a restart) */
 		n->knode = by_k(st, b) ? made_up_knode(st) : b;
@@ -335,8 +332,18 @@ int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
 	n->type = e->attr.mode & S_IFMT;
 	n->size = e->attr.size;
 	e->nodeid = n->knode;
-	pthread_mutex_unlock(&st->lock);
 	return 0;
+}
+
+int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
+		   size_t namelen, struct fuse_entry_out *e, int flags)
+{
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	r = fp_state_entry_locked(st, kparent, name, namelen, e, flags);
+	pthread_mutex_unlock(&st->lock);
+	return r;
 }
 
 static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,

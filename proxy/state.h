@@ -118,6 +118,9 @@ void fp_state_fini(struct fp_state *st);
 #define FP_ENTRY_KEEP_NAME 1       /* a second name (LINK): keep the first */
 int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
 		   size_t namelen, struct fuse_entry_out *e, int flags);
+/* The same under st->lock (READDIRPLUS: one lock for a whole reply). */
+int fp_state_entry_locked(struct fp_state *st, uint64_t kparent, const char *name,
+			  size_t namelen, struct fuse_entry_out *e, int flags);
 /* Raise the known size of knode to at least end. */
 void fp_state_grow_size(struct fp_state *st, uint64_t knode, uint64_t end);
 

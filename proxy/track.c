@@ -142,21 +142,36 @@ static int entry(struct fwd *f, uint64_t kparent, const char *name, size_t namel
 	return -ENOMEM;
 }
 
+/* Every record of a READDIRPLUS reply, under one lock. */
 static int track_dirplus(struct fwd *f, struct fp_pending *p, char *buf, size_t len)
 {
-	size_t off = 0;
+	uint64_t dropped[64];
+	size_t off = 0, ndropped = 0;
 
+	pthread_mutex_lock(&f->st.lock);
 	while (off + FUSE_NAME_OFFSET_DIRENTPLUS <= len) {
 		struct fuse_direntplus *d = (struct fuse_direntplus *)(buf + off);
 		size_t rec = FUSE_DIRENTPLUS_SIZE(d);
 		if (off + rec > len)
 			break;
 		/* the kernel skips nodeid 0, "." and ".." without counting */
-		if (d->entry_out.nodeid && !dot_or_dotdot(d->dirent.name, d->dirent.namelen) &&
-		    entry(f, p->in.nodeid, d->dirent.name, d->dirent.namelen, &d->entry_out, 0))
-			d->entry_out.nodeid = 0;	/* the kernel skips it */
+		if (d->entry_out.nodeid && !dot_or_dotdot(d->dirent.name, d->dirent.namelen)) {
+			uint64_t b = d->entry_out.nodeid;
+			if (fp_state_entry_locked(&f->st, p->in.nodeid, d->dirent.name,
+						  d->dirent.namelen, &d->entry_out, 0) &&
+			    f->st.translating) {
+				/* no kernel id for it (out of memory): the kernel
+				 * skips it, the backend forgets it */
+				d->entry_out.nodeid = 0;
+				if (ndropped < 64)
+					dropped[ndropped++] = b;
+			}
+		}
 		off += rec;
 	}
+	pthread_mutex_unlock(&f->st.lock);
+	for (size_t i = 0; i < ndropped; i++)
+		send_forget(f, dropped[i], 1);
 	return 0;
 }
 

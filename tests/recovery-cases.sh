@@ -15,6 +15,9 @@
 #   append-before crash before it: replayed, the data is there once
 #   setlkw        A holds a lock, B waits (SETLKW); A unlocks, diskfs grants B and
 #                 crashes: B gets the lock, and holds it (C cannot take it)
+#   timeout       the backend stops answering a READ (--hang-before); with
+#                 --backend-timeout 1 the proxy kills and restarts it, the READ is
+#                 re-injected and cat(1) gets the data
 #   setlkw-kill   A holds a lock, B waits; the backend is killed (SIGKILL): A's lock is
 #                 re-taken before B's SETLKW is replayed, so B gets it only after A
 #                 unlocks, and C cannot take it meanwhile
@@ -33,14 +36,15 @@ failed=0
 bad() { fp_log "FAIL: [$case] $*"; failed=1; }
 ok() { fp_log "ok: [$case] $*"; }
 
-# start CASE DISKFS-ARGS: fresh source dir $src (filled by the caller after), mount $m
+# start CASE [FILL-COMMANDS [fuseproxy args]]: fresh source dir $src, mount $m
 start() {
   case=$1
   src=$FP_TMP/src.$case m=$FP_TMP/mnt.$case
   mkdir -p "$src"
   [ -z "${2:-}" ] || { fill=$2; eval "$fill"; }
+  shift 2 || shift $#
   fpx_mount "$m" "$DISKFS -f --timeout=0 ${crash} --crash-marker=$FP_TMP/marker.$case $src" \
-    -v --restart
+    -v --restart "$@"
 }
 
 # finish: the backend crashed (or was killed) once and the proxy recovered; unmount
@@ -141,6 +145,20 @@ for when in after before; do
   else verdict "WRITE .*O_APPEND: size 7 as before: replayed"; fi
   finish
 done
+
+# ---- a backend that stops answering ---------------------------------------------------
+crash=--hang-before=read:slow
+start timeout 'echo "slow data" > "$src/slow"' --backend-timeout 1
+t0=$SECONDS
+if out=$(timeout 30 cat "$m/slow" 2>"$FP_TMP/err"); then
+  [ "$out" = "slow data" ] && ok "read answered after the hung backend was replaced ($((SECONDS - t0)) s)" ||
+    bad "read returned '$out'"
+else
+  bad "read failed: $(cat "$FP_TMP/err")"
+fi
+grep -q "diskfs: hanging before read slow" "$FPX_LOG" || bad "diskfs did not hang"
+verdict "stopped answering: a request has waited more than --backend-timeout"
+finish killed
 
 # ---- SETLKW: granted, then the crash -------------------------------------------------
 crash=--crash-after=setlkw:lockme

@@ -6,10 +6,12 @@
  *   diskfs [options] [libfuse options] SRC MNT|/dev/fd/N
  *     --crash-after=OP[:NAME]   kill itself (SIGKILL) right after performing OP, before
  *                               replying; OP is one of mkdir, mknod, symlink, link,
- *                               create, unlink, rmdir, rename, write, setlkw; NAME
+ *                               create, unlink, rmdir, rename, read, write, setlkw; NAME
  *                               restricts it to that name (the new name for rename
  *                               and link; the file's name for write and setlkw)
  *     --crash-before=OP[:NAME]  the same, before performing it
+ *     --hang-before=OP[:NAME]   stop answering (sleep for ever) before performing OP:
+ *                               a backend that hangs, for --backend-timeout
  *     --crash-marker=FILE       crash only if FILE does not exist, and create it first:
  *                               the restarted instance does not crash again
  *     --timeout=S               entry and attribute timeout (default 1.0)
@@ -44,7 +46,7 @@
 /* ---- options ------------------------------------------------------------------ */
 
 static struct diskfs_opts {
-	char *crash_after, *crash_before, *marker, *timeout_str;
+	char *crash_after, *crash_before, *hang_before, *marker, *timeout_str;
 	double timeout;
 } opt = { .timeout = 1.0 };
 
@@ -52,6 +54,7 @@ static struct diskfs_opts {
 static const struct fuse_opt optspec[] = {
 	DOPT("--crash-after=%s", crash_after),
 	DOPT("--crash-before=%s", crash_before),
+	DOPT("--hang-before=%s", hang_before),
 	DOPT("--crash-marker=%s", marker),
 	DOPT("--timeout=%s", timeout_str),
 	FUSE_OPT_END
@@ -96,13 +99,21 @@ static void crash_point(const char *spec, const char *when, const char *op, cons
 			return;		/* crashed once already */
 		close(fd);
 	}
-	snprintf(buf, sizeof buf, "diskfs: crashing %s %s %s\n", when, op, name ? name : "");
+	snprintf(buf, sizeof buf, "diskfs: %s %s %s %s\n", strcmp(when, "hang") ? "crashing" :
+		 "hanging", strcmp(when, "hang") ? when : "before", op, name ? name : "");
 	if (write(2, buf, strlen(buf)) < 0)
 		_exit(2);
+	if (!strcmp(when, "hang")) {
+		for (;;)
+			pause();
+	}
 	raise(SIGKILL);
 }
 
-#define CRASH_BEFORE(op, name) crash_point(opt.crash_before, "before", op, name)
+#define CRASH_BEFORE(op, name) do {                           \
+		crash_point(opt.crash_before, "before", op, name);    \
+		crash_point(opt.hang_before, "hang", op, name);       \
+	} while (0)
 #define CRASH_AFTER(op, name) crash_point(opt.crash_after, "after", op, name)
 
 /* ---- inodes ------------------------------------------------------------------- */
@@ -502,7 +513,10 @@ static void d_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	char nb[PATH_MAX];
 	(void)ino;
+	if (opt.crash_before || opt.hang_before)
+		CRASH_BEFORE("read", name_of((int)fi->fh, nb, sizeof nb));
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = (int)fi->fh;
 	buf.buf[0].pos = off;
@@ -513,7 +527,7 @@ static void d_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t siz
 		    struct fuse_file_info *fi)
 {
 	char nb[PATH_MAX];
-	const char *name = (opt.crash_after || opt.crash_before) ?
+	const char *name = (opt.crash_after || opt.crash_before || opt.hang_before) ?
 			   name_of((int)fi->fh, nb, sizeof nb) : NULL;
 	ssize_t n;
 	(void)ino;
@@ -700,7 +714,7 @@ static void d_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	char nb[PATH_MAX];
 	const char *name = NULL;
 	(void)ino;
-	if (sleep && (opt.crash_after || opt.crash_before))
+	if (sleep && (opt.crash_after || opt.crash_before || opt.hang_before))
 		name = name_of((int)fi->fh, nb, sizeof nb);
 	if (sleep)
 		CRASH_BEFORE("setlkw", name);
