@@ -9,7 +9,8 @@
 #                           lines with times, hold it HOLD seconds
 #   rec_meta DIR ROUNDS|-DEADLINE_NS
 #                           deterministic metadata rounds (create, mkdir, rename, readdir,
-#                           unlink, rmdir, read back); prints the number of rounds done
+#                           unlink, rmdir, read back; every 10th round leaves a file and a
+#                           symlink in DIR/kept); prints the number of rounds done
 #   rec_held FILE STOPFILE  keep FILE open, write and read back blocks until STOPFILE
 #                           exists; fails on any error or mismatch
 #   rec_times LOG           recovery times ("recovery X ms" of each "recovery: done"
@@ -60,6 +61,13 @@ rec_meta() {
       rmdir "$d/d$((r - 2))" || return 1
     fi
     [ "$(cat "$d/d$r/x")" = "round $r" ] || { echo "rec_meta: d$r/x has the wrong content" >&2; return 1; }
+    # every 10th round leaves something behind, so the final tree shows them all
+    if [ $((r % 10)) = 0 ]; then
+      mkdir -p "$d/kept" || return 1
+      echo "kept $r" > "$d/kept/tmp" || return 1
+      mv "$d/kept/tmp" "$d/kept/k$r" || return 1
+      ln -s "k$r" "$d/kept/l$r" || return 1
+    fi
     r=$((r + 1))
   done
   echo "$r"
