@@ -1311,6 +1311,7 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	r = fp_daemon_start(&f->d, o->cmd, o->log_fd, errbuf, errlen);
 	if (r < 0)
 		goto fail;
+	f->pid_now = (int)f->d.pid;
 	if (o->verbose)
 		fprintf(stderr, "fuseproxy: started backend '%s' (pid %d)\n", o->cmd,
 			(int)f->d.pid);

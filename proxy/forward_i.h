@@ -83,7 +83,8 @@ struct fwd {
 	char why[256];                   /* what the pump saw die */
 	int gone;                        /* the pump saw the backend die */
 	uint64_t *restart_times;         /* ring of the last restarts (rate cap) */
-	uint32_t nrestarts;
+	uint32_t nrestarts;              /* under stats_lock */
+	int pid_now;                     /* backend pid, for status (stats_lock) */
 	_Atomic uint32_t rec_left;       /* requests the running recovery waits for */
 	pthread_mutex_t stats_lock;
 	struct fwd_recovery_stats last, cur;

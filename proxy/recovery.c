@@ -1369,8 +1369,10 @@ static int restart_loop(struct fwd *f, char *reason, size_t rlen, const char *fa
 				    f->o.restart_per_min);
 			return -1;
 		}
+		pthread_mutex_lock(&f->stats_lock);
 		f->nrestarts++;
 		f->cur.attempts++;
+		pthread_mutex_unlock(&f->stats_lock);
 
 		/* 1. the old one is gone for good: nothing more goes to it */
 		shutdown(f->d.sock, SHUT_RDWR);
@@ -1432,6 +1434,9 @@ static int restart_loop(struct fwd *f, char *reason, size_t rlen, const char *fa
 		f->gone = 0;
 		fp_state_new_generation(&f->st);
 		pthread_rwlock_unlock(&f->gate);
+		pthread_mutex_lock(&f->stats_lock);
+		f->pid_now = (int)nd.pid;
+		pthread_mutex_unlock(&f->stats_lock);
 		f->cur.start_ns += t1 - t0;
 		rec_log(f, 0, "backend '%s' started: pid %d, INIT answered in %.1f ms "
 			"(generation %u)", f->o.cmd, (int)nd.pid, ms(t1 - t0), f->st.gen);
@@ -1453,10 +1458,12 @@ static int restart_loop(struct fwd *f, char *reason, size_t rlen, const char *fa
 		}
 		atomic_store(&f->recovering, 0);
 		pthread_rwlock_unlock(&f->gate);
+		pthread_mutex_lock(&f->stats_lock);
 		f->cur.rebuild_ns = fp_now_ns() - t1;
 		f->reinjected_total += f->cur.reinjected;
 		f->judged_total += f->cur.judged;
 		f->failed_total += f->cur.failed;
+		pthread_mutex_unlock(&f->stats_lock);
 		rec_log(f, 0, "rebuilt in %.1f ms: %u nodes re-resolved, %u stale, %u handles "
 			"reopened (%u failed), %u locks re-taken (%u lost), %u poll waiters woken; "
 			"%u requests re-injected (%u judged, %u failed)", ms(f->cur.rebuild_ns),
@@ -1586,6 +1593,9 @@ out:
 void fwd_recovery_status(struct fwd *f, FILE *out)
 {
 	struct fwd_recovery_stats l, c;
+	uint64_t reinjected, judged, failed;
+	uint32_t restarts;
+	int pid;
 
 	if (!f->o.restart) {
 		fprintf(out, "restart: off\n");
@@ -1594,12 +1604,17 @@ void fwd_recovery_status(struct fwd *f, FILE *out)
 	pthread_mutex_lock(&f->stats_lock);
 	l = f->last;
 	c = f->cur;
+	restarts = f->nrestarts;
+	pid = f->pid_now;
+	reinjected = f->reinjected_total;
+	judged = f->judged_total;
+	failed = f->failed_total;
 	pthread_mutex_unlock(&f->stats_lock);
-	fprintf(out, "restart: on (%s); %u restarts, backend generation %u, pid %d; "
-		"%llu requests re-injected in all (%llu judged, %llu failed)\n",
-		f->o.restart_per_min ? "capped per minute" : "unlimited",
-		f->nrestarts, f->st.gen, (int)f->d.pid, (unsigned long long)f->reinjected_total,
-		(unsigned long long)f->judged_total, (unsigned long long)f->failed_total);
+	fprintf(out, "restart: on (%s); %u restarts, backend pid %d; %llu requests re-injected "
+		"in all (%llu judged, %llu failed)\n",
+		f->o.restart_per_min ? "capped per minute" : "unlimited", restarts, pid,
+		(unsigned long long)reinjected, (unsigned long long)judged,
+		(unsigned long long)failed);
 	if (atomic_load(&f->recovering))
 		fprintf(out, "recovery: in progress for %.1f ms, %u backend starts\n",
 			ms(fp_now_ns() - c.t_death), c.attempts);
@@ -1610,4 +1625,8 @@ void fwd_recovery_status(struct fwd *f, FILE *out)
 			ms(l.total_ns), ms(l.start_ns), ms(l.total_ns - l.start_ns), l.pending,
 			l.reinjected, l.judged, l.failed, l.resolved, l.stale, l.reopened, l.locks,
 			l.locks_lost);
+	if (c.done && (c.resolved > l.resolved || c.stale > l.stale || c.reopened > l.reopened))
+		fprintf(out, "since: %u nodes re-resolved, %u stale, %u handles reopened (%u "
+			"failed) as requests needed them\n", c.resolved, c.stale, c.reopened,
+			c.reopen_failed);
 }

@@ -472,7 +472,9 @@ static void d_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	procpath(path, sizeof path, fd);
-	nfd = open(path, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW));
+	/* no O_DIRECT: libfuse's buffers are not aligned for it (the kernel
+	 * still does direct I/O towards us) */
+	nfd = open(path, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT));
 	if (nfd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -492,7 +494,7 @@ static void d_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	fd = openat(pfd, name, (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode);
+	fd = openat(pfd, name, (fi->flags | O_CREAT) & ~(O_NOFOLLOW | O_DIRECT), mode);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
