@@ -147,6 +147,9 @@ for name in passthrough diskfs overlay; do
     bad "median recovery time $median ms is not below 200 ms"
   fi
   crash_log=$log
+  # which judgements the run exercised
+  fp_log "[$name] judged: $(sed -n 's/.*recovery: \([A-Z0-9_]*\) #[0-9]* node [0-9]*.*: \(O_APPEND: [a-z]*\|EEXIST on replay\|the source is [a-z ]*\|gone\|still there\|re-injected\).*/\1 \2/p' "$log" |
+    sort | uniq -c | sort -rn | awk '{ n = $1; $1 = ""; printf "%s%s x%d", sep, $0, n; sep = "," }')"
   run "$name" clean "$rounds"
   if diff -u "$FP_TMP/$name.clean.tree" "$FP_TMP/$name.crash.tree" > "$FP_TMP/$name.diff"; then
     fp_log "[$name] final tree equals the crash-free run's ($(wc -l < "$FP_TMP/$name.crash.tree") lines)"

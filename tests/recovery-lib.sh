@@ -9,8 +9,9 @@
 #                           lines with times, hold it HOLD seconds
 #   rec_meta DIR ROUNDS|-DEADLINE_NS
 #                           deterministic metadata rounds (create, mkdir, rename, readdir,
-#                           unlink, rmdir, read back; every 10th round leaves a file and a
-#                           symlink in DIR/kept); prints the number of rounds done
+#                           unlink, rmdir, read back, an O_APPEND line in DIR/journal;
+#                           every 10th round leaves a file and a symlink in DIR/kept);
+#                           checks the journal at the end; prints the number of rounds
 #   rec_held FILE STOPFILE  keep FILE open, write and read back blocks until STOPFILE
 #                           exists; fails on any error or mismatch
 #   rec_times LOG           recovery times ("recovery X ms" of each "recovery: done"
@@ -61,6 +62,8 @@ rec_meta() {
       rmdir "$d/d$((r - 2))" || return 1
     fi
     [ "$(cat "$d/d$r/x")" = "round $r" ] || { echo "rec_meta: d$r/x has the wrong content" >&2; return 1; }
+    # an O_APPEND write per round: a replay after a crash must not double it
+    echo "$r" >> "$d/journal" || return 1
     # every 10th round leaves something behind, so the final tree shows them all
     if [ $((r % 10)) = 0 ]; then
       mkdir -p "$d/kept" || return 1
@@ -70,6 +73,10 @@ rec_meta() {
     fi
     r=$((r + 1))
   done
+  if [ "$r" -gt 0 ] && ! seq 0 $((r - 1)) | cmp -s - "$d/journal"; then
+    echo "rec_meta: the journal does not hold rounds 0..$((r - 1)) once each" >&2
+    return 1
+  fi
   echo "$r"
 }
 
