@@ -182,16 +182,18 @@ finish
 # ---- SETLKW: the backend killed while B waits ------------------------------------------
 crash=
 start setlkw-kill 'echo x > "$src/lockme"'
-rec_locker "$m/lockme" 3 A > "$FP_TMP/A" &
+rec_locker "$m/lockme" "until:$FP_TMP/release" A > "$FP_TMP/A" &
 a=$!
 wait_for "$FP_TMP/A" "A locked"
 rec_locker "$m/lockme" 0 B > "$FP_TMP/B" &
 b=$!
 wait_setlkw "$m"
 kill -KILL "$(rec_backend_pid)"
-sleep 0.5
+for _ in $(seq 100); do rec_status "$m" | grep -q "last recovery" && break; sleep 0.05; done
+sleep 0.3
 grep -q "B locked" "$FP_TMP/B" && bad "B got the lock while A held it"
 rec_locker "$m/lockme" 0 C nb > "$FP_TMP/C"
+touch "$FP_TMP/release"
 wait "$a" "$b" || bad "a locker failed"
 cat "$FP_TMP/A" "$FP_TMP/B" "$FP_TMP/C" >&2
 ta=$(awk '/A unlocked/ { print $3 }' "$FP_TMP/A")

@@ -6,7 +6,8 @@
 #   rec_locker FILE HOLD NAME [nb]
 #                           take an exclusive POSIX lock on FILE (waiting, or failing at
 #                           once with nb), print "NAME waiting|locked|unlocked|busy T"
-#                           lines with times, hold it HOLD seconds
+#                           lines with times, hold it HOLD seconds (until:PATH: until PATH
+#                           exists)
 #   rec_meta DIR ROUNDS|-DEADLINE_NS
 #                           deterministic metadata rounds (create, mkdir, rename, readdir,
 #                           unlink, rmdir, read back, an O_APPEND line in DIR/journal;
@@ -24,7 +25,7 @@ rec_backend_pid() { pgrep -P "$FP_PID" | head -n 1 || true; }
 rec_locker() {
   python3 - "$@" <<'EOF'
 import fcntl, os, sys, time
-path, hold, name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+path, hold, name = sys.argv[1], sys.argv[2], sys.argv[3]
 nb = len(sys.argv) > 4
 fd = os.open(path, os.O_RDWR)
 print(f"{name} waiting {time.time():.3f}", flush=True)
@@ -34,7 +35,11 @@ except OSError as e:
     print(f"{name} busy {time.time():.3f} {e.strerror}", flush=True)
     sys.exit(0)
 print(f"{name} locked {time.time():.3f}", flush=True)
-time.sleep(hold)
+if hold.startswith("until:"):
+    while not os.path.exists(hold[6:]):
+        time.sleep(0.02)
+else:
+    time.sleep(float(hold))
 t = time.time()
 fcntl.lockf(fd, fcntl.LOCK_UN)
 print(f"{name} unlocked {t:.3f}", flush=True)
