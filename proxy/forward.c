@@ -465,6 +465,16 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	out->max_background = f->binit.max_background;
 	out->congestion_threshold = f->binit.congestion_threshold;
 	out->max_write = f->binit.max_write;
+	/* a WRITE request or READ reply is one socket message: keep it (with
+	 * headers) below what the socketpair can carry; the engine then caps
+	 * max_pages, and with it READ sizes, to max_write */
+	if (f->d.max_msg < (size_t)out->max_write + 4096) {
+		size_t room = f->d.max_msg > 8192 ? (f->d.max_msg - 4096) & ~(size_t)4095 : 4096;
+		if (f->o.verbose)
+			fprintf(stderr, "fuseproxy: backend socket carries at most %zu bytes: "
+				"max_write %u -> %zu\n", f->d.max_msg, out->max_write, room);
+		out->max_write = (uint32_t)room;
+	}
 	out->time_gran = f->binit.time_gran;
 	out->max_pages = f->binit.max_pages;
 	out->map_alignment = 0;
