@@ -43,6 +43,7 @@
 #define CLEANUP_UNIQUE (1ull << 62)     /* our own FORGET/RELEASE: replies ignored */
 #define DEFAULT_WINDOW_RECORDED 4096
 #define NS 1000000000ull
+#define ALIGN8(x) (((size_t)(x) + 7) & ~(size_t)7)
 
 struct rp_ex {
 	struct rp_ex *prev, *next;       /* in-flight or deferred list */
@@ -55,6 +56,7 @@ struct rp_ex {
 	uint64_t new_unique;
 	uint64_t t_sent, deadline;
 	uint64_t node, node2, fh, fh2;   /* recorded ids it names (fh as map keys), 0 = none */
+	uint64_t out_node, out_fh;       /* recorded ids its reply hands out (fh as key) */
 	struct ds_pos dpos;
 	bool quiet;                      /* --pending prefix: counted, not reported */
 	bool rec_pending;                /* no recorded reply to compare with */
@@ -64,7 +66,13 @@ struct rp_ex {
 	bool name_op;                    /* in_header.nodeid is the parent */
 	char skip[320];                  /* non-empty: skip it, for this reason */
 	char comm[16];
-	uint8_t buf[];
+	uint64_t buf[];                  /* recorded request, reply, rewritten request */
+};
+
+#define RECENT 256
+
+struct recent {
+	uint64_t unique, t_written;
 };
 
 struct run {
@@ -96,6 +104,8 @@ struct run {
 	uint64_t last_sent_seq;
 	uint32_t last_sent_op;
 	int fatal;                       /* RP_EXIT_* once the run must stop */
+	struct recent recent[RECENT];
+	unsigned nrecent;
 };
 
 static uint64_t now_ns(void)
@@ -279,21 +289,25 @@ static int read_next(struct run *R)
 
 	const struct fp_trace_exchange *x = &rec.x;
 	uint64_t seq = ++R->seq;
-	size_t need = sizeof(struct rp_ex) + 2 * (size_t)x->req_caplen + x->reply_caplen + 16;
-	struct rp_ex *ex = calloc(1, need);
+	/* request, reply and the rewritten request, each 8-byte aligned so the
+	 * wire headers can be read in place */
+	size_t rq = ALIGN8(x->req_caplen), rp = ALIGN8(x->reply_caplen);
+	struct rp_ex *ex = calloc(1, sizeof(struct rp_ex) + 2 * rq + rp + 16);
+	uint8_t *buf;
 	struct fuse_in_header h;
 
 	if (!ex)
 		return trace_error(R, "out of memory");
+	buf = (uint8_t *)ex->buf;
 	ex->seq = seq;
 	ex->x = *x;
-	ex->x.req = ex->buf;
-	ex->x.reply = x->reply_caplen ? ex->buf + x->req_caplen : NULL;
-	ex->sent = ex->buf + x->req_caplen + x->reply_caplen;
+	ex->x.req = buf;
+	ex->x.reply = x->reply_caplen ? buf + rq : NULL;
+	ex->sent = buf + rq + rp;
 	if (x->req_caplen)
-		memcpy(ex->buf, x->req, x->req_caplen);
+		memcpy(buf, x->req, x->req_caplen);
 	if (x->reply_caplen)
-		memcpy(ex->buf + x->req_caplen, x->reply, x->reply_caplen);
+		memcpy(buf + rq, x->reply, x->reply_caplen);
 	if (x->comm)
 		snprintf(ex->comm, sizeof ex->comm, "%s", x->comm);
 	ex->x.comm = NULL;
@@ -367,6 +381,14 @@ static int read_next(struct run *R)
 	if (!(op->flags & FOP_NODE0) && x->opcode != FUSE_INTERRUPT && h.nodeid)
 		ex->node = h.nodeid;
 	uint64_t id;
+	if (ex->x.reply && !x->error && x->reply_caplen > sizeof(struct fuse_out_header)) {
+		const uint8_t *p = (const uint8_t *)ex->x.reply + sizeof(struct fuse_out_header);
+		uint32_t pl = x->reply_caplen - (uint32_t)sizeof(struct fuse_out_header);
+		if ((op->flags & FOP_NEW_NODE) && fuse_reply_new_node(x->opcode, p, pl, &id))
+			ex->out_node = id;
+		if ((op->flags & FOP_NEW_FH) && fuse_reply_new_fh(x->opcode, p, pl, &id))
+			ex->out_fh = map_key(id);
+	}
 	if (fuse_req_node2(&ex->v, &id))
 		ex->node2 = id;
 	if (fuse_req_fh(&ex->v, &id))
@@ -454,7 +476,7 @@ static void target_failed(struct run *R, bool hung, const char *fmt, ...)
 	}
 	if (R->ninflight) {
 		const struct rp_item *f = &R->rep.inflight.v[0];
-		set_end(R, RP_EXIT_TARGET, "%s while serving #%llu %s%s%s%s", what,
+		set_end(R, RP_EXIT_TARGET, "%s while serving [%llu] %s%s%s%s", what,
 			(unsigned long long)f->seq, f->request ? f->request : "?",
 			f->path ? " (" : "", f->path ? f->path : "", f->path ? ")" : "");
 	} else {
@@ -528,7 +550,7 @@ static void skip_reason_node(struct run *R, struct rp_node *n, uint64_t rec, con
 {
 	(void)R;
 	if (n && n->dead) {
-		snprintf(why, len, "%s %llu%s%s%s has no counterpart in the target: %s #%llu did "
+		snprintf(why, len, "%s %llu%s%s%s has no counterpart in the target: %s [%llu] did "
 			 "not hand it out", role, (unsigned long long)rec,
 			 n->path ? " (" : "", n->path ? n->path : "", n->path ? ")" : "",
 			 fuse_opname(n->dead_op), (unsigned long long)n->dead);
@@ -547,7 +569,7 @@ static void skip_reason_fh(struct rp_fh *f, uint64_t key, char *why, size_t len,
 			   uint64_t *cause)
 {
 	if (f && f->dead) {
-		snprintf(why, len, "fh %#llx has no counterpart in the target: %s #%llu did not "
+		snprintf(why, len, "fh %#llx has no counterpart in the target: %s [%llu] did not "
 			 "hand it out", (unsigned long long)(key - 1), fuse_opname(f->dead_op),
 			 (unsigned long long)f->dead);
 		*cause = f->dead;
@@ -871,6 +893,22 @@ static bool learn(struct run *R, struct rp_ex *ex, const struct fuse_out_header 
 	return ok;
 }
 
+/* Recently answered requests (recorded unique, recorded t_written), for
+ * INTERRUPTs that arrive after their request is done. */
+static void recent_add(struct run *R, const struct rp_ex *ex)
+{
+	R->recent[R->nrecent++ % RECENT] = (struct recent){ ex->x.unique,
+		ex->x.t_written ? ex->x.t_written : 1 };
+}
+
+static uint64_t recent_done(struct run *R, uint64_t unique)
+{
+	for (unsigned i = 0; i < RECENT && i < R->nrecent; i++)
+		if (R->recent[i].unique == unique)
+			return R->recent[i].t_written;
+	return 0;
+}
+
 static void finish(struct run *R, struct rp_ex *ex, const void *got, size_t glen, uint64_t t_done)
 {
 	const struct rp_opts *o = R->o;
@@ -883,7 +921,11 @@ static void finish(struct run *R, struct rp_ex *ex, const void *got, size_t glen
 	int outcome;
 
 	record_exchange(R, ex, got, glen, t_done, 0);
-	got_ok = fuse_validate_reply(ex->x.opcode, &ex->v, got, glen, &R->wp_new, why,
+	recent_add(R, ex);
+	/* validated against what was sent (its unique, the target's ids) */
+	struct fuse_req_view sv = ex->v;
+	sv.h = (const struct fuse_in_header *)ex->sent;
+	got_ok = fuse_validate_reply(ex->x.opcode, &sv, got, glen, &R->wp_new, why,
 				     sizeof why) == 0;
 	if (!got_ok) {
 		R->rep.target_protocol_errors++;
@@ -1037,6 +1079,21 @@ static bool shares_id(const struct rp_ex *i, const struct rp_ex *j)
 	return false;
 }
 
+/* Does j need i's reply first: does i hand out an id j names? */
+static bool depends(const struct rp_ex *i, const struct rp_ex *j)
+{
+	if (i->out_node && (i->out_node == j->node || i->out_node == j->node2))
+		return true;
+	if (i->out_fh && (i->out_fh == j->fh || i->out_fh == j->fh2))
+		return true;
+	/* a FORGET's count includes the references its node's creators give */
+	if (j->x.opcode == FUSE_BATCH_FORGET && i->creator)
+		return true;
+	if (j->x.opcode == FUSE_FORGET && i->x.opcode == FUSE_READDIRPLUS)
+		return true;
+	return false;
+}
+
 /* Must j wait for something in flight? */
 static bool must_wait(struct run *R, const struct rp_ex *j)
 {
@@ -1049,11 +1106,11 @@ static bool must_wait(struct run *R, const struct rp_ex *j)
 				return true;
 			break;
 		case RP_CONC_RECORDED:
-			if (!overlapped(i, j))
+			if (!overlapped(i, j) || depends(i, j))
 				return true;
 			break;
 		default:
-			if (shares_id(i, j) && !(i->blocker && overlapped(i, j)))
+			if ((shares_id(i, j) || depends(i, j)) && !(i->blocker && overlapped(i, j)))
 				return true;
 		}
 	}
@@ -1133,6 +1190,7 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 				R->def_head = ex;
 			R->def_tail = ex;
 			map_put(&R->deferred_uniq, map_key(ex->x.unique), ex);
+			R->head = NULL;
 			return 0;
 		}
 		ex->quiet = true;
@@ -1147,9 +1205,26 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 		struct rp_ex *tgt;
 		memcpy(&ii, ex->v.fixed, sizeof ii);
 		tgt = map_get(&R->rec_uniq, map_key(ii.unique));
+		if (tgt) {
+			/* its reply may be waiting already: then there is nothing to
+			 * interrupt, whatever the mode */
+			ssize_t n;
+			while (!R->fatal &&
+			       (n = rp_target_recv(R->t, R->rbuf, RBUF_SIZE, 0)) > 0)
+				on_message(R, R->rbuf, (size_t)n);
+			tgt = map_get(&R->rec_uniq, map_key(ii.unique));
+		}
 		if (!tgt) {
-			skip_ex(R, ex, "the request it interrupts was answered already (or was "
-				"not replayed)", 0);
+			uint64_t tw = recent_done(R, ii.unique);
+			if (tw && tw <= ex->x.t_read) {
+				/* moot in the recording too: its request had been
+				 * answered before the INTERRUPT came */
+				rep_count(&R->rep, ex->x.opcode, RP_O_MATCH, ex->quiet);
+			} else {
+				skip_ex(R, ex, tw ? "the request it interrupts was answered "
+					"already here; in the recording it was still running" :
+					"the request it interrupts was not replayed", 0);
+			}
 			goto done;
 		}
 		double f = o->speed > 0 ? o->speed : 1.0;
@@ -1301,10 +1376,7 @@ static void check_deadlines(struct run *R)
 
 	for (struct rp_ex *ex = R->ifl_head; ex; ex = ex->next) {
 		if (now > ex->deadline) {
-			char txt[600];
-			fuse_format_request(txt, sizeof txt, &ex->v);
-			target_failed(R, true, "hung: no reply to #%llu %s within %.1f s",
-				      (unsigned long long)ex->seq, txt,
+			target_failed(R, true, "hung (no reply within %.1f s)",
 				      (double)(ex->deadline - ex->t_sent) / NS);
 			return;
 		}
@@ -1462,7 +1534,7 @@ static int do_init(struct run *R)
 		if (R->rec) {
 			struct rp_ex *ex = calloc(1, sizeof *ex + inlen);
 			if (ex) {
-				ex->sent = ex->buf;
+				ex->sent = (uint8_t *)ex->buf;
 				memcpy(ex->sent, &m, inlen);
 				ex->sent_len = inlen;
 				ex->t_sent = now_ns();
@@ -1564,6 +1636,9 @@ int rp_run(const struct rp_opts *o)
 		return RP_EXIT_TARGET;
 	}
 	R->o = o;
+	/* far from the kernel's: a unique that matches the recording by
+	 * accident must not hide a mix-up */
+	R->next_unique = 1ull << 40;
 	R->o_none = *o;
 	R->o_none.compare = RP_CMP_NONE;
 	rep_init(&R->rep, o);

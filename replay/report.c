@@ -152,12 +152,12 @@ static void text_item(const struct rp_report *r, FILE *f, const char *kind,
 		if (it->seq == r->first_div)
 			snprintf(tag, sizeof tag, "  [first divergence]");
 		else if (it->cause && it->cause != it->seq)
-			snprintf(tag, sizeof tag, "  [follows from #%llu]",
+			snprintf(tag, sizeof tag, "  (follows from [%llu])",
 				 (unsigned long long)it->cause);
 	} else if (it->cause) {
-		snprintf(tag, sizeof tag, "  [follows from #%llu]", (unsigned long long)it->cause);
+		snprintf(tag, sizeof tag, "  (follows from [%llu])", (unsigned long long)it->cause);
 	}
-	fprintf(f, "%-9s #%llu %s%s%s\n", kind, (unsigned long long)it->seq,
+	fprintf(f, "%-9s [%llu] %s%s%s\n", kind, (unsigned long long)it->seq,
 		it->request ? it->request : fuse_opname(it->opcode), it->late ? "  [late]" : "",
 		tag);
 	if (it->path)
@@ -253,7 +253,7 @@ void rep_text(const struct rp_report *r, FILE *f)
 		fprintf(f, "result: target %s (exit 3)\n", r->end_reason ? r->end_reason : "failed");
 		break;
 	case RP_EXIT_DIVERGED:
-		fprintf(f, "result: %llu divergence%s in %llu requests (first: #%llu %s), exit 1\n",
+		fprintf(f, "result: %llu divergence%s in %llu requests (first: [%llu] %s), exit 1\n",
 			(unsigned long long)r->total.n[RP_O_DIVERGED],
 			r->total.n[RP_O_DIVERGED] == 1 ? "" : "s", (unsigned long long)sum(&r->total),
 			(unsigned long long)r->first_div,
@@ -462,11 +462,11 @@ static void xml_item_text(struct sbuf *b, const struct rp_report *r, const struc
 {
 	struct sbuf t = { 0 };
 
-	sb_printf(&t, "#%llu %s%s\n", (unsigned long long)it->seq,
+	sb_printf(&t, "[%llu] %s%s\n", (unsigned long long)it->seq,
 		  it->request ? it->request : fuse_opname(it->opcode),
 		  it->seq == r->first_div ? "  [first divergence]" : "");
 	if (it->cause && it->cause != it->seq)
-		sb_printf(&t, "  follows from #%llu\n", (unsigned long long)it->cause);
+		sb_printf(&t, "  follows from [%llu]\n", (unsigned long long)it->cause);
 	if (it->path)
 		sb_printf(&t, "  path:     %s\n", it->path);
 	if (it->reason)
