@@ -1654,7 +1654,8 @@ int rp_run(const struct rp_opts *o)
 		set_end(R, RP_EXIT_TARGET, "out of memory");
 		goto report;
 	}
-	if (fp_reader_open(&R->rd, o->trace, FP_READ_TRUNCATED_OK, err, sizeof err) < 0) {
+	if (fp_reader_open(&R->rd, o->trace, o->allow_truncated ? FP_READ_TRUNCATED_OK : 0,
+			   err, sizeof err) < 0) {
 		set_end(R, RP_EXIT_BADTRACE, "%s", err);
 		fprintf(stderr, "fusereplay: %s\n", err);
 		goto report;

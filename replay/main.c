@@ -48,6 +48,8 @@ static const char usage_text[] =
 "  --pending              replay the trace quietly to rebuild the state, then\n"
 "                         re-inject the requests it left unanswered and report\n"
 "                         their answers\n"
+"  --allow-truncated      accept a pcap trace whose last record was cut short\n"
+"                         (a recorder killed mid-write); it ends there\n"
 "Output:\n"
 "  --json FILE            the report as JSON ('-' = stdout)\n"
 "  --junit FILE           the report as JUnit XML ('-' = stdout)\n"
@@ -64,7 +66,7 @@ static const char usage_text[] =
 enum {
 	OPT_BACKEND = 256, OPT_BACKEND_LOG, OPT_PASSTHROUGH, OPT_COMPARE, OPT_STRICT_ATTRS,
 	OPT_READDIR_ORDER, OPT_IGNORE, OPT_TOLERATE, OPT_CONCURRENCY, OPT_SPEED,
-	OPT_TIMEOUT, OPT_PENDING, OPT_JSON, OPT_JUNIT, OPT_MAX_REPORT, OPT_PCAP,
+	OPT_TIMEOUT, OPT_PENDING, OPT_ALLOW_TRUNCATED, OPT_JSON, OPT_JUNIT, OPT_MAX_REPORT, OPT_PCAP,
 };
 
 static const struct option longopts[] = {
@@ -81,6 +83,7 @@ static const struct option longopts[] = {
 	{ "speed", required_argument, NULL, OPT_SPEED },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "pending", no_argument, NULL, OPT_PENDING },
+	{ "allow-truncated", no_argument, NULL, OPT_ALLOW_TRUNCATED },
 	{ "json", required_argument, NULL, OPT_JSON },
 	{ "junit", required_argument, NULL, OPT_JUNIT },
 	{ "max-report", required_argument, NULL, OPT_MAX_REPORT },
@@ -257,6 +260,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_TIMEOUT: o.timeout = parse_num("--timeout", optarg, 0.001); break;
 		case OPT_PENDING: o.pending = true; break;
+		case OPT_ALLOW_TRUNCATED: o.allow_truncated = true; break;
 		case OPT_JSON: o.json = optarg; break;
 		case OPT_JUNIT: o.junit = optarg; break;
 		case OPT_MAX_REPORT:

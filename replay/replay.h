@@ -64,6 +64,8 @@ struct rp_opts {
 	double speed;                 /* 0 = as fast as possible */
 	double timeout;               /* seconds per request */
 	bool pending;                 /* --pending */
+	bool allow_truncated;         /* --allow-truncated: a pcap cut short by a
+					 killed recorder ends there */
 
 	const char *json, *junit;     /* report files */
 	const char *record;           /* -w replay.db */
