@@ -256,7 +256,7 @@ static int trace_error(struct run *R, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	set_end(R, RP_EXIT_BADTRACE, "%s", buf);
+	set_end(R, RP_EXIT_BADTRACE, "%s: %s", R->o->trace, buf);
 	return -1;
 }
 
@@ -270,8 +270,10 @@ static int read_next(struct run *R)
 
 	for (;;) {
 		r = fp_reader_next(R->rd, &rec, err, sizeof err);
-		if (r < 0)
-			return trace_error(R, "%s", err);
+		if (r < 0) {
+			set_end(R, RP_EXIT_BADTRACE, "%s", err);	/* names the file */
+			return -1;
+		}
 		if (r == 0)
 			return 0;
 		if (rec.kind == FP_REC_NOTIFY) {
@@ -378,7 +380,9 @@ static int read_next(struct run *R)
 	ex->blocker = x->opcode == FUSE_SETLKW || (x->flags & FP_TRACE_F_INTERRUPTED) ||
 		      ex->rec_pending;
 	ex->name_op = op->nnames > 0;
-	if (!(op->flags & FOP_NODE0) && x->opcode != FUSE_INTERRUPT && h.nodeid)
+	/* FOP_NODE0 ops (OPEN, READ, ... for CUSE) may carry 0; any other
+	 * value is a node id like everyone's */
+	if (x->opcode != FUSE_INTERRUPT && h.nodeid)
 		ex->node = h.nodeid;
 	uint64_t id;
 	if (ex->x.reply && !x->error && x->reply_caplen > sizeof(struct fuse_out_header)) {

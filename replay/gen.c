@@ -72,6 +72,9 @@ struct gen {
 	struct pend q[MAXQ];      /* sent, not yet answered */
 	int nq;
 	uint8_t last[RBUF];       /* payload of the last synchronous reply */
+	struct pend init;         /* INIT, kept while --warmup runs unrecorded */
+	uint8_t *init_req, *init_reply;
+	uint64_t init_done;
 	uint64_t requests;
 };
 
@@ -97,6 +100,23 @@ static void record(struct gen *g, struct pend *p, uint64_t t_done, bool pending)
 {
 	const struct fuse_in_header *h = (const void *)p->req;
 	struct fp_trace_exchange x;
+
+	if (!g->tr) {
+		/* before the trace is open (--warmup): keep INIT for it */
+		if (h->opcode == FUSE_INIT && !g->init_req) {
+			g->init_req = malloc(p->len);
+			g->init_reply = malloc(p->rlen);
+			if (!g->init_req || !g->init_reply)
+				die("out of memory");
+			memcpy(g->init_req, p->req, p->len);
+			memcpy(g->init_reply, p->reply, p->rlen);
+			g->init = *p;
+			g->init.req = g->init_req;
+			g->init.reply = g->init_reply;
+			g->init_done = t_done;
+		}
+		return;
+	}
 
 	memset(&x, 0, sizeof x);
 	x.unique = h->unique;
@@ -205,7 +225,8 @@ static int gcollect(struct gen *g, int left, int timeout_ms)
 		if ((size_t)n < sizeof *oh)
 			die("short message from the target");
 		if (oh->unique == 0) {
-			fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
+			if (g->tr)
+				fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
 					now_ns());
 			continue;
 		}
@@ -241,7 +262,8 @@ static int call(struct gen *g, uint32_t op, uint64_t node, const void *arg, size
 			die("%s: the target %s", fuse_opname(op), n == 0 ? "went away" : "timed out");
 		const struct fuse_out_header *oh = (const void *)g->rbuf;
 		if (oh->unique == 0) {
-			fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
+			if (g->tr)
+				fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
 					now_ns());
 			continue;
 		}
@@ -771,11 +793,13 @@ int main(int argc, char **argv)
 		{ "passthrough", required_argument, NULL, 'P' },
 		{ "backend", required_argument, NULL, 'B' },
 		{ "pcap", required_argument, NULL, 'p' },
+		{ "warmup", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fp_trace_opts to = { .nworkers = 1, .snaplen = FP_TRACE_SNAPLEN_ALL,
 				    .drop_policy = FP_TRACE_BLOCK, .transport = "replay-gen" };
 	const char *pt = NULL, *backend = NULL;
+	int warmup = 0;
 	struct pt_options po = { .entry_timeout = -1, .attr_timeout = -1 };
 	struct gen *g = calloc(1, sizeof *g);
 	char err[512];
@@ -789,6 +813,7 @@ int main(int argc, char **argv)
 		case 'p': to.pcap_path = optarg; break;
 		case 'P': pt = optarg; break;
 		case 'B': backend = optarg; break;
+		case 'W': warmup = atoi(optarg); break;
 		default: return 2;
 		}
 	}
@@ -813,9 +838,24 @@ int main(int argc, char **argv)
 	to.argc = argc;
 	to.argv = argv;
 	to.backend = backend ? backend : pt;
+	do_init(g);
+	/* ids the recording will not show: the target's node ids and file
+	 * handles in the trace are then not the ones a fresh target hands out
+	 * first, so a replay that forgot to remap one cannot pass by luck */
+	for (int i = 0; i < warmup; i++) {
+		char name[32];
+		uint64_t fh;
+		snprintf(name, sizeof name, ".warmup-%d", i);
+		create(g, 1, name, 0600, O_RDWR, &fh);
+	}
 	if (fp_trace_open(&g->tr, &to, err, sizeof err) < 0)
 		die("%s", err);
-	do_init(g);
+	if (g->init_req) {
+		/* the INIT that came before the warmup, for the session row */
+		record(g, &g->init, g->init_done, false);
+		free(g->init_req);
+		free(g->init_reply);
+	}
 
 	if (!strcmp(w, "conformance"))
 		w_conformance(g);

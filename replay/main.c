@@ -299,5 +299,7 @@ int main(int argc, char **argv)
 	if (o.json && o.junit && !strcmp(o.json, "-") && !strcmp(o.junit, "-"))
 		usage_error("--json and --junit cannot both go to stdout%s", "");
 	o.pt.source = o.passthrough;
-	return rp_run(&o);
+	c = rp_run(&o);
+	free(o.tol);
+	return c;
 }
