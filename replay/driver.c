@@ -92,7 +92,8 @@ struct run {
 	size_t ninflight, ncreators;
 	struct rp_ex *def_head, *def_tail;
 	struct rp_ex *head;              /* next to dispatch */
-	bool eof, injecting;
+	struct rp_ex *ahead;             /* read ahead (peek_next) */
+	bool eof, reader_done, injecting;
 	uint64_t seq, next_unique, cleanup_unique;
 	uint64_t t_first_rec, t_start;
 	size_t window;
@@ -100,7 +101,8 @@ struct run {
 	bool hung;                       /* abandoned: do not wait for it at the end */
 	void *rbuf;
 	struct rp_ex *cur;               /* exchange whose reply is being processed */
-	char last_sent[512];             /* for a crash with nothing in flight */
+	uint8_t last_sent[4096];         /* for a crash with nothing in flight: the */
+	uint32_t last_sent_len;          /* last request sent (recorded bytes) */
 	uint64_t last_sent_seq;
 	uint32_t last_sent_op;
 	int fatal;                       /* RP_EXIT_* once the run must stop */
@@ -121,7 +123,7 @@ static uint64_t now_ns(void)
  * request and ends the process with exit 3 (the report files are not
  * written in that case: the state they describe is stuck mid-request). */
 static _Atomic uint64_t wd_deadline;
-static char wd_text[600];
+static const struct fuse_req_view *_Atomic wd_view;	/* stable while the send runs */
 static pthread_t wd_thread;
 static bool wd_started;
 
@@ -131,10 +133,12 @@ static void *watchdog_main(void *arg)
 	for (;;) {
 		usleep(200000);
 		uint64_t d = atomic_load(&wd_deadline);
-		if (d && now_ns() > d) {
-			char msg[800];
+		const struct fuse_req_view *v = atomic_load(&wd_view);
+		if (d && v && now_ns() > d) {
+			char txt[600], msg[800];
+			fuse_format_request(txt, sizeof txt, v);
 			int n = snprintf(msg, sizeof msg, "fusereplay: the in-process target hung "
-					 "serving %s; exiting (exit 3)\n", wd_text);
+					 "serving %s; exiting (exit 3)\n", txt);
 			if (n > 0 && write(2, msg, (size_t)n) < 0)
 				_exit(RP_EXIT_TARGET);
 			_exit(RP_EXIT_TARGET);
@@ -262,7 +266,7 @@ static int trace_error(struct run *R, const char *fmt, ...)
 
 /* Copy one exchange out of the reader and check it as far as a replay
  * relies on it.  Returns 1 (R->head set), 0 at the end, -1 on a bad trace. */
-static int read_next(struct run *R)
+static int read_one(struct run *R)
 {
 	struct fp_trace_rec rec;
 	char err[FP_TRACE_ERRBUF_SIZE], why[256];
@@ -402,6 +406,43 @@ static int read_next(struct run *R)
 	return 1;
 }
 
+/* The next exchange into R->head (the one read ahead, if any). */
+static int read_next(struct run *R)
+{
+	int r;
+
+	if (R->ahead) {
+		R->head = R->ahead;
+		R->ahead = NULL;
+		return 1;
+	}
+	if (R->reader_done)
+		return 0;
+	r = read_one(R);
+	if (r == 0)
+		R->reader_done = true;
+	return r;
+}
+
+/* The exchange after R->head, read but not consumed; NULL at the end. */
+static struct rp_ex *peek_next(struct run *R)
+{
+	struct rp_ex *cur = R->head;
+	int r;
+
+	if (R->ahead || R->reader_done || R->fatal)
+		return R->ahead;
+	r = read_one(R);
+	if (r > 0)
+		R->ahead = R->head;
+	else if (r < 0 && R->head != cur)
+		free(R->head);	/* the run ends with the trace error */
+	if (r == 0)
+		R->reader_done = true;
+	R->head = cur;
+	return R->ahead;
+}
+
 /* ---- target I/O -------------------------------------------------------------- */
 
 static void inflight_add(struct run *R, struct rp_ex *ex)
@@ -473,7 +514,13 @@ static void target_failed(struct run *R, bool hung, const char *fmt, ...)
 		qsort(R->rep.inflight.v, R->rep.inflight.n, sizeof *R->rep.inflight.v, cmp_seq);
 	if (!R->ninflight && R->last_sent_seq) {
 		struct rp_item it = { .seq = R->last_sent_seq, .opcode = R->last_sent_op };
-		it.request = strdup(R->last_sent);
+		struct fuse_req_view v = { 0 };
+		char txt[600];
+		fuse_validate_request(R->last_sent, R->last_sent_len, &R->wp_rec, &v, NULL, 0);
+		if (!v.h)
+			v.h = (const struct fuse_in_header *)R->last_sent;
+		fuse_format_request(txt, sizeof txt, &v);
+		it.request = strdup(txt);
 		it.reason = strdup("nothing was in flight; this was the last request sent "
 				   "(it takes no reply)");
 		rep_add(&R->rep.inflight, &it);
@@ -501,16 +548,20 @@ static void died(struct run *R, const char *when)
 	(void)when;
 }
 
-static int send_msg(struct run *R, struct rp_ex *ex, const void *msg, size_t len)
+static int send_msg(struct run *R, struct rp_ex *ex, const void *msg, size_t len,
+		    unsigned flags)
 {
 	int r;
 
 	if (R->sync_target) {
-		fuse_format_request(wd_text, sizeof wd_text, &ex->v);
+		atomic_store(&wd_view, &ex->v);
 		atomic_store(&wd_deadline, now_ns() + (uint64_t)(R->o->timeout * NS) + 5 * NS);
 	}
-	r = rp_target_send(R->t, msg, len);
-	atomic_store(&wd_deadline, 0);
+	r = rp_target_send_flags(R->t, msg, len, flags);
+	if (R->sync_target) {
+		atomic_store(&wd_deadline, 0);
+		atomic_store(&wd_view, NULL);
+	}
 	if (r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN)
 		return 0;	/* gone: the caller reports */
 	if (r < 0) {
@@ -1136,7 +1187,10 @@ static void skip_ex(struct run *R, struct rp_ex *ex, const char *why, uint64_t c
 
 static void note_sent(struct run *R, struct rp_ex *ex)
 {
-	fuse_format_request(R->last_sent, sizeof R->last_sent, &ex->v);
+	/* formatted only if it is needed: this runs for every request */
+	R->last_sent_len = ex->x.req_len < sizeof R->last_sent ? ex->x.req_len
+							       : (uint32_t)sizeof R->last_sent;
+	memcpy(R->last_sent, ex->x.req, R->last_sent_len);
 	R->last_sent_seq = ex->seq;
 	R->last_sent_op = ex->x.opcode;
 }
@@ -1246,7 +1300,7 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 		ii.unique = tgt->new_unique;
 		memcpy(ex->sent + fixed_off(ex), &ii, sizeof ii);
 		ex->t_sent = now;
-		r = send_msg(R, ex, ex->sent, ex->sent_len);
+		r = send_msg(R, ex, ex->sent, ex->sent_len, 0);
 		if (r <= 0) {
 			if (!r)
 				died(R, "interrupt");
@@ -1327,9 +1381,20 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 	ex->deadline = now + (uint64_t)(o->timeout * NS);
 	if (!ex->rec_pending && ex->x.t_written > ex->x.t_read)
 		ex->deadline += ex->x.t_written - ex->x.t_read;	/* it was slow then too */
+	/* an in-process target with workers may serve a request on our thread
+	 * when nothing would run beside it: nothing is in flight, and the next
+	 * request came after this one's reply in the recording (so did all
+	 * later ones) */
+	unsigned flags = 0;
+	if (R->t->in_process && !R->sync_target && !R->injecting && !R->ninflight &&
+	    !ex->blocker && !ex->noreply) {
+		struct rp_ex *nx = peek_next(R);
+		if (!nx || nx->x.t_read >= ex->x.t_written)
+			flags |= RP_SEND_ALONE;
+	}
 	if (!ex->noreply)
 		inflight_add(R, ex);
-	r = send_msg(R, ex, ex->sent, ex->sent_len);
+	r = send_msg(R, ex, ex->sent, ex->sent_len, flags);
 	if (r <= 0) {
 		R->head = NULL;
 		if (!r) {
@@ -1787,6 +1852,7 @@ report:
 	free_list(R->ifl_head);
 	free_list(R->def_head);
 	free(R->head);
+	free(R->ahead);
 	if (R->rd)
 		fp_reader_close(R->rd);
 	map_free(&R->inflight);

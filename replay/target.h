@@ -18,8 +18,13 @@
 
 struct rp_target;
 
+/* rp_target_send flags */
+#define RP_SEND_ALONE 1u   /* nothing else will be in flight while this request
+			      is: an in-process target may serve it on the
+			      caller's thread instead of handing it to a worker */
+
 struct rp_target_ops {
-	int (*send)(struct rp_target *t, const void *msg, size_t len);
+	int (*send)(struct rp_target *t, const void *msg, size_t len, unsigned flags);
 	ssize_t (*recv)(struct rp_target *t, void *buf, size_t cap, int timeout_ms);
 	/* Why the target is gone ("killed by SIGSEGV"), after recv returned 0
 	 * or send failed; "" if it is not known to be gone. */
@@ -52,7 +57,13 @@ struct rp_target *rp_target_passthrough(const struct pt_options *opt, int worker
 /* Send one whole request.  Returns 0 or -errno (-EPIPE: the target is gone). */
 static inline int rp_target_send(struct rp_target *t, const void *msg, size_t len)
 {
-	return t->ops->send(t, msg, len);
+	return t->ops->send(t, msg, len, 0);
+}
+
+static inline int rp_target_send_flags(struct rp_target *t, const void *msg, size_t len,
+				       unsigned flags)
+{
+	return t->ops->send(t, msg, len, flags);
 }
 
 /* Wait up to timeout_ms (-1 = forever) for the next message.  Returns its

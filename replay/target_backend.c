@@ -19,8 +19,9 @@ struct backend {
 
 #define BK(t) ((struct backend *)(t))
 
-static int bk_send(struct rp_target *t, const void *msg, size_t len)
+static int bk_send(struct rp_target *t, const void *msg, size_t len, unsigned flags)
 {
+	(void)flags;
 	return fp_daemon_send(&BK(t)->d, msg, len);
 }
 

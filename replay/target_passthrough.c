@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +46,16 @@ struct pass {
 	pthread_mutex_t mu;       /* replies */
 	pthread_cond_t cv;
 	struct msg *head, *tail;
+	_Atomic int nmsg;         /* queued replies (read without the lock) */
+	int msg_sleepers;         /* threads in pthread_cond_wait on cv */
 
 	pthread_mutex_t jmu;      /* jobs */
 	pthread_cond_t jcv;
 	struct job *jhead, *jtail;
+	_Atomic int njobs;
+	int job_sleepers;
 	bool stop;
+	_Atomic int next_w;
 	pthread_t *threads;
 	int nthreads;
 
@@ -59,6 +66,9 @@ struct pass {
 #define PASS_OF_CHAN(c) ((struct pass *)((char *)(c) - offsetof(struct pass, chan)))
 #define ALIGN8(x) (((x) + 7) & ~(size_t)7)
 #define SYNC_BUF (2 * (size_t)FP_BUFSIZE)
+/* A hand-off between threads costs two context switches when the other side
+ * sleeps: wait for work this many rounds (yielding) before sleeping. */
+#define SPIN_ROUNDS 200
 
 static int chan_send(struct fp_chan *c, const void *buf, size_t len)
 {
@@ -76,9 +86,17 @@ static int chan_send(struct fp_chan *c, const void *buf, size_t len)
 	else
 		p->head = m;
 	p->tail = m;
-	pthread_cond_signal(&p->cv);
+	atomic_fetch_add(&p->nmsg, 1);
+	if (p->msg_sleepers)
+		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
+}
+
+static void spin_for(_Atomic int *count)
+{
+	for (int i = 0; i < SPIN_ROUNDS && !atomic_load_explicit(count, memory_order_acquire); i++)
+		sched_yield();
 }
 
 static const struct fp_chan_ops chan_ops = { .send = chan_send };
@@ -130,8 +148,7 @@ static void serve(struct pass *p, void *buf, size_t len, uint32_t outcap, int wo
 static void *worker_main(void *arg)
 {
 	struct pass *p = arg;
-	static _Atomic int next_id;
-	int w = atomic_fetch_add(&next_id, 1) % p->nthreads;
+	int w = atomic_fetch_add(&p->next_w, 1);
 	sigset_t set;
 
 	/* SIGUSR1 is how the engine interrupts a request being served */
@@ -140,9 +157,13 @@ static void *worker_main(void *arg)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	fp_session_worker_start(&p->s, w);
 	for (;;) {
+		spin_for(&p->njobs);
 		pthread_mutex_lock(&p->jmu);
-		while (!p->jhead && !p->stop)
+		while (!p->jhead && !p->stop) {
+			p->job_sleepers++;
 			pthread_cond_wait(&p->jcv, &p->jmu);
+			p->job_sleepers--;
+		}
 		struct job *j = p->jhead;
 		if (!j) {
 			pthread_mutex_unlock(&p->jmu);
@@ -151,6 +172,7 @@ static void *worker_main(void *arg)
 		p->jhead = j->next;
 		if (!p->jhead)
 			p->jtail = NULL;
+		atomic_fetch_sub(&p->njobs, 1);
 		pthread_mutex_unlock(&p->jmu);
 		serve(p, j->data, j->len, j->outcap, w);
 		free(j);
@@ -158,16 +180,17 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int pt_send(struct rp_target *t, const void *msg, size_t len)
+static int pt_send(struct rp_target *t, const void *msg, size_t len, unsigned flags)
 {
 	struct pass *p = (struct pass *)t;
 	uint32_t outcap = reply_cap(msg, len);
 
 	if (len < sizeof(struct fuse_in_header) || len > FP_BUFSIZE)
 		return -EMSGSIZE;
-	if (!p->workers) {
+	if (!p->workers || ((flags & RP_SEND_ALONE) && !atomic_load(&p->njobs))) {
+		/* the caller's thread has its own engine slot after the workers' */
 		memcpy(p->sbuf, msg, len);
-		serve(p, p->sbuf, len, outcap, 0);
+		serve(p, p->sbuf, len, outcap, p->workers);
 		return 0;
 	}
 	struct job *j = malloc(sizeof *j + ALIGN8(len) + sizeof(struct fuse_out_header) + outcap);
@@ -183,7 +206,9 @@ static int pt_send(struct rp_target *t, const void *msg, size_t len)
 	else
 		p->jhead = j;
 	p->jtail = j;
-	pthread_cond_signal(&p->jcv);
+	atomic_fetch_add(&p->njobs, 1);
+	if (p->job_sleepers)
+		pthread_cond_signal(&p->jcv);
 	pthread_mutex_unlock(&p->jmu);
 	return 0;
 }
@@ -195,6 +220,8 @@ static ssize_t pt_recv(struct rp_target *t, void *buf, size_t cap, int timeout_m
 	struct msg *m;
 	ssize_t n;
 
+	if (timeout_ms != 0 && p->workers)
+		spin_for(&p->nmsg);
 	pthread_mutex_lock(&p->mu);
 	if (!p->head && timeout_ms != 0) {
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -207,8 +234,10 @@ static ssize_t pt_recv(struct rp_target *t, void *buf, size_t cap, int timeout_m
 			}
 		}
 		while (!p->head) {
+			p->msg_sleepers++;
 			int r = timeout_ms < 0 ? pthread_cond_wait(&p->cv, &p->mu)
 					       : pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+			p->msg_sleepers--;
 			if (r == ETIMEDOUT)
 				break;
 		}
@@ -218,6 +247,7 @@ static ssize_t pt_recv(struct rp_target *t, void *buf, size_t cap, int timeout_m
 		p->head = m->next;
 		if (!p->head)
 			p->tail = NULL;
+		atomic_fetch_sub(&p->nmsg, 1);
 	}
 	pthread_mutex_unlock(&p->mu);
 	if (!m)
@@ -301,7 +331,7 @@ struct rp_target *rp_target_passthrough(const struct pt_options *opt, int worker
 	struct sigaction sa;
 	int e = 0;
 
-	if (!p || fp_session_init(&p->s, NULL, workers > 0 ? workers : 1) < 0) {
+	if (!p || fp_session_init(&p->s, NULL, workers + 1) < 0) {
 		snprintf(err, errlen, "out of memory");
 		free(p);
 		return NULL;
@@ -329,15 +359,14 @@ struct rp_target *rp_target_passthrough(const struct pt_options *opt, int worker
 	if (!p->fs)
 		goto fail;
 	p->s.fs = p->fs;
-	if (!workers) {
-		p->sbuf_size = SYNC_BUF;
-		p->sbuf = aligned_alloc(4096, SYNC_BUF);
-		if (!p->sbuf) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		fp_session_worker_start(&p->s, 0);
-	} else {
+	p->sbuf_size = SYNC_BUF;
+	p->sbuf = aligned_alloc(4096, SYNC_BUF);
+	if (!p->sbuf) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	fp_session_worker_start(&p->s, workers);
+	if (workers) {
 		p->threads = calloc((size_t)workers, sizeof *p->threads);
 		if (!p->threads) {
 			snprintf(err, errlen, "out of memory");
