@@ -1,4 +1,5 @@
 /* \summary: recorded ids -> the target's ids (see replay_i.h). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,21 @@ static void free_node(uint64_t key, void *val, void *arg)
 	free(n);
 }
 
+static void fh_free(struct rp_fh *f, const struct ds_cb *cb)
+{
+	ds_free(f->ds, cb);
+	free(f->ids);
+	free(f);
+}
+
 static void free_fh(uint64_t key, void *val, void *arg)
 {
 	(void)key;
 	(void)arg;
-	ids_fh_free(val);
+	for (struct rp_fh *f = val, *n; f; f = n) {
+		n = f->next;
+		fh_free(f, NULL);
+	}
 }
 
 void ids_fini(struct rp_ids *ids)
@@ -72,21 +83,27 @@ void ids_node_del(struct rp_ids *ids, uint64_t rec)
 		free_node(0, n, NULL);
 }
 
-struct rp_fh *ids_fh(struct rp_ids *ids, uint64_t rec)
+struct rp_fh *ids_fh(struct rp_ids *ids, uint64_t rec, uint64_t node)
 {
-	return map_get(&ids->fhs, map_key(rec));
+	for (struct rp_fh *f = map_get(&ids->fhs, map_key(rec)); f; f = f->next)
+		if (f->node == node)
+			return f;
+	return NULL;
 }
 
-struct rp_fh *ids_fh_add(struct rp_ids *ids, uint64_t rec)
+struct rp_fh *ids_fh_add(struct rp_ids *ids, uint64_t rec, uint64_t node)
 {
-	struct rp_fh *f = ids_fh(ids, rec);
+	struct rp_fh *head = map_get(&ids->fhs, map_key(rec)), *f;
 
-	if (f)
-		return f;
+	for (f = head; f; f = f->next)
+		if (f->node == node)
+			return f;
 	f = calloc(1, sizeof *f);
 	if (!f)
 		return NULL;
 	f->rec = rec;
+	f->node = node;
+	f->next = head;
 	if (map_put(&ids->fhs, map_key(rec), f) < 0) {
 		free(f);
 		return NULL;
@@ -94,17 +111,38 @@ struct rp_fh *ids_fh_add(struct rp_ids *ids, uint64_t rec)
 	return f;
 }
 
-struct rp_fh *ids_fh_take(struct rp_ids *ids, uint64_t rec)
+int ids_fh_push(struct rp_fh *f, uint64_t id)
 {
-	return map_del(&ids->fhs, map_key(rec));
+	if (f->nids == f->cap) {
+		uint32_t cap = f->cap ? f->cap * 2 : 2;
+		uint64_t *v = realloc(f->ids, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		f->ids = v;
+		f->cap = cap;
+	}
+	f->ids[f->nids++] = id;
+	return 0;
 }
 
-void ids_fh_free(struct rp_fh *f)
+void ids_fh_del(struct rp_ids *ids, struct rp_fh *f, const struct ds_cb *cb)
 {
-	if (!f)
-		return;
-	ds_free(f->ds, NULL);
-	free(f);
+	struct rp_fh *head = map_get(&ids->fhs, map_key(f->rec));
+
+	if (head == f) {
+		if (f->next)
+			map_put(&ids->fhs, map_key(f->rec), f->next);
+		else
+			map_del(&ids->fhs, map_key(f->rec));
+	} else {
+		for (struct rp_fh *p = head; p; p = p->next) {
+			if (p->next == f) {
+				p->next = f->next;
+				break;
+			}
+		}
+	}
+	fh_free(f, cb);
 }
 
 char *ids_child_path(struct rp_ids *ids, uint64_t parent_rec, const char *name)

@@ -28,11 +28,19 @@ struct rp_node {
 };
 
 struct rp_ds;
+struct ds_cb;
 
+/* A file handle value the recording handed out, on one node.  Daemons that
+ * do not use handles answer every OPEN with the same value (often 0), so the
+ * entry is per (value, node), and it holds the target's handles for every
+ * open of it not yet released: requests use the latest, RELEASE gives one
+ * back. */
 struct rp_fh {
-	uint64_t rec, id;
-	uint64_t node;            /* recorded nodeid it was opened on */
-	uint64_t dead;
+	struct rp_fh *next;       /* same recorded value, another node */
+	uint64_t rec, node;       /* recorded handle, recorded nodeid */
+	uint64_t *ids;            /* the target's handles, one per open */
+	uint32_t nids, cap;
+	uint64_t dead;            /* seq of the open the target refused (no ids) */
 	uint32_t dead_op;
 	uint64_t taint;
 	bool dir;
@@ -41,7 +49,7 @@ struct rp_fh {
 
 struct rp_ids {
 	struct rp_map nodes;      /* recorded nodeid -> rp_node */
-	struct rp_map fhs;        /* map_key(recorded fh) -> rp_fh */
+	struct rp_map fhs;        /* map_key(recorded fh) -> rp_fh chain */
 	struct rp_node root;
 };
 
@@ -51,11 +59,17 @@ void ids_fini(struct rp_ids *ids);
 struct rp_node *ids_node(struct rp_ids *ids, uint64_t rec);
 struct rp_node *ids_node_add(struct rp_ids *ids, uint64_t rec);
 void ids_node_del(struct rp_ids *ids, uint64_t rec);
-struct rp_fh *ids_fh(struct rp_ids *ids, uint64_t rec);
-struct rp_fh *ids_fh_add(struct rp_ids *ids, uint64_t rec);
-/* Removes the entry; returns it for the caller to free with ids_fh_free. */
-struct rp_fh *ids_fh_take(struct rp_ids *ids, uint64_t rec);
-void ids_fh_free(struct rp_fh *f);
+struct rp_fh *ids_fh(struct rp_ids *ids, uint64_t rec, uint64_t node);
+struct rp_fh *ids_fh_add(struct rp_ids *ids, uint64_t rec, uint64_t node);
+/* Note one more open of f answered with the target's handle id. */
+int ids_fh_push(struct rp_fh *f, uint64_t id);
+/* Unlink and free f; the target's listing entries nobody matched go to cb. */
+void ids_fh_del(struct rp_ids *ids, struct rp_fh *f, const struct ds_cb *cb);
+/* The target's handle requests on f use (the latest open's). */
+static inline uint64_t ids_fh_id(const struct rp_fh *f)
+{
+	return f->nids ? f->ids[f->nids - 1] : 0;
+}
 /* "parent/name" from the parent's path; NULL if the parent's is unknown. */
 char *ids_child_path(struct rp_ids *ids, uint64_t parent_rec, const char *name);
 
@@ -111,6 +125,7 @@ struct rp_report {
 	struct rp_opstat total;
 	struct rp_opstat prefix;      /* --pending: the quiet state-building part */
 	uint64_t exchanges;           /* in the trace (INIT included) */
+	uint64_t duplicates;          /* exchanges recorded twice (not replayed) */
 	uint64_t cleanup;             /* FORGET/RELEASE we added for the target's extra ids */
 	uint64_t rec_notify[32], got_notify[32];
 	uint64_t target_protocol_errors;

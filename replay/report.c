@@ -230,6 +230,9 @@ void rep_text(const struct rp_report *r, FILE *f)
 			(unsigned long long)sum(&r->prefix),
 			(unsigned long long)r->prefix.n[RP_O_DIVERGED],
 			(unsigned long long)r->prefix.n[RP_O_SKIPPED]);
+	if (r->duplicates)
+		fprintf(f, "  %llu exchanges were recorded twice (same unique); the copies were "
+			"not replayed\n", (unsigned long long)r->duplicates);
 	if (r->cleanup)
 		fprintf(f, "  %llu FORGET/RELEASE sent for ids the target handed out beyond the "
 			"recording\n", (unsigned long long)r->cleanup);
@@ -433,7 +436,8 @@ int rep_json(const struct rp_report *r, const char *path, char *err, size_t errl
 			  (unsigned long long)r->got_notify[c]);
 		first = false;
 	}
-	sb_printf(&b, "}, \"cleanup_requests\": %llu", (unsigned long long)r->cleanup);
+	sb_printf(&b, "}, \"cleanup_requests\": %llu, \"duplicate_records\": %llu",
+		  (unsigned long long)r->cleanup, (unsigned long long)r->duplicates);
 	json_list(&b, r, "divergences", &r->div);
 	json_list(&b, r, "skipped", &r->skip);
 	json_list(&b, r, o->pending ? "pending_answers" : "unrecorded_answers", &r->answers);
