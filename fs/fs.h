@@ -9,6 +9,16 @@
 
 struct fp_fs;
 
+/* One request in flight, as `fuseproxy status` lists it. */
+struct fp_inflight {
+	uint64_t unique, nodeid, t_read;
+	uint32_t opcode, pid;
+	int where;                /* FP_AT_* */
+};
+#define FP_AT_FS       0      /* being served in-process */
+#define FP_AT_BACKEND  1      /* sent to the backend, no reply yet */
+#define FP_AT_BLOCKED  2      /* waiting for a lock (SETLKW) */
+
 /* fp_fs_ops.flags */
 #define FP_FS_RAW  1   /* gets INTERRUPT too (forwards it); else the engine
 			  handles interrupts itself */
@@ -27,6 +37,9 @@ struct fp_fs_ops {
 		    struct fuse_init_out *out);
 	/* Serve one validated request; see proxy/request.h for the return. */
 	int (*handle)(struct fp_fs *fs, struct fp_req *req);
+	/* Optional: requests the filesystem holds beyond the worker that
+	 * handed them over (FP_ASYNC).  Fill at most max, return the count. */
+	int (*inflight)(struct fp_fs *fs, struct fp_inflight *out, int max);
 	/* Free everything.  Called after all workers have stopped. */
 	void (*destroy)(struct fp_fs *fs);
 };

@@ -55,10 +55,31 @@ struct pt_thread {
 
 static __thread struct pt_thread thr;
 static int can_switch = -1;           /* root or not: decided once */
+static pthread_key_t thr_key;
+static pthread_once_t thr_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: free the group lists (the pointer passed is &thr). */
+static void thr_free(void *p)
+{
+	struct pt_thread *t = p;
+
+	free(t->groups);
+	free(t->want);
+	for (int i = 0; i < GROUP_CACHE_SLOTS; i++)
+		free(t->cache[i].g);
+	memset(t, 0, sizeof *t);
+}
+
+static void thr_key_init(void)
+{
+	pthread_key_create(&thr_key, thr_free);
+}
 
 static struct pt_thread *self(void)
 {
 	if (!thr.init) {
+		pthread_once(&thr_once, thr_key_init);
+		pthread_setspecific(thr_key, &thr);
 		thr.init = true;
 		thr.fsuid = (uid_t)syscall(SYS_setfsuid, -1);
 		thr.fsgid = (gid_t)syscall(SYS_setfsgid, -1);
@@ -191,7 +212,7 @@ static int add_ext_groups(struct pt_thread *t, const struct fp_req *req, int *n)
 static int set_groups(struct pt_thread *t, const gid_t *g, int n)
 {
 	if (t->groups_known && t->ngroups == n &&
-	    memcmp(t->groups, g, (size_t)n * sizeof *g) == 0)
+	    (n == 0 || memcmp(t->groups, g, (size_t)n * sizeof *g) == 0))
 		return 0;
 	if (syscall(SYS_setgroups, (size_t)n, g) < 0)
 		return -errno;
@@ -199,7 +220,8 @@ static int set_groups(struct pt_thread *t, const gid_t *g, int n)
 		t->groups_known = false;
 		return 0;
 	}
-	memcpy(t->groups, g, (size_t)n * sizeof *g);
+	if (n)
+		memcpy(t->groups, g, (size_t)n * sizeof *g);
 	t->ngroups = n;
 	t->groups_known = true;
 	return 0;
@@ -226,7 +248,8 @@ int pt_cred_apply(const struct fp_req *req, enum pt_cred_kind kind)
 			struct group_entry *e = cached_groups(t, (pid_t)h->pid, uid, gid);
 			if (grow(&t->want, &t->want_cap, e->n))
 				return -ENOMEM;
-			memcpy(t->want, e->g, (size_t)e->n * sizeof *e->g);
+			if (e->n)
+				memcpy(t->want, e->g, (size_t)e->n * sizeof *e->g);
 			n = e->n;
 		}
 		if (req->v.ext_len && (err = add_ext_groups(t, req, &n)))

@@ -29,6 +29,7 @@
 #include "opcodes.h"
 #include "format.h"
 #include "names.h"
+#include "trace.h"
 
 /* Capabilities that cannot work through a proxy:
  * - PASSTHROUGH: backing ids come from FUSE_DEV_IOC_BACKING_OPEN on the
@@ -46,6 +47,15 @@
 
 #define RBUF_SIZE (FP_BUFSIZE + 4096)
 
+/* One spliced reply being put back together (see join_piece). */
+struct fwd_join {
+	int open;
+	uint64_t unique, t_open;
+	uint32_t want, have, cap;
+	char *buf;
+	uint64_t orphans;
+};
+
 struct fwd {
 	struct fp_fs fs;
 	struct fp_session *s;
@@ -58,6 +68,7 @@ struct fwd {
 	_Atomic int dead;
 	char death[256];
 	void *rbuf;
+	struct fwd_join join;            /* reader thread only */
 	struct fuse_init_out binit;      /* the backend's INIT answer */
 	_Atomic uint64_t own_unique;
 };
@@ -69,14 +80,26 @@ static const struct fp_fs_ops fwd_ops;
 static void give_up(struct fwd *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The backend will never answer p: record it as pending (what crashed
+ * the backend, for `fusereplay --pending`) and answer EIO. */
 static void fail_pending(struct fp_pending *p, void *arg)
 {
 	struct fwd *f = arg;
 	struct fuse_out_header oh = { sizeof oh, -EIO, p->unique };
 
-	(void)f;
-	if (p->chan)
-		fp_chan_send(p->chan, &oh, sizeof oh);
+	if (!p->chan)
+		return;
+	if (f->s->trace && p->reqlen) {
+		struct fp_trace_exchange x = {
+			.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
+			.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+			.worker = p->worker, .flags = p->flags | FP_TRACE_F_BACKEND,
+			.t_read = p->t_read, .t_sent = p->t_sent,
+			.req = p->req, .req_len = p->in.len,
+		};
+		fp_trace_pending(f->s->trace, &x);
+	}
+	fp_chan_send(p->chan, &oh, sizeof oh);
 }
 
 /* The backend is gone (or given up on): fail everything pending with EIO
@@ -95,6 +118,8 @@ static void give_up(struct fwd *f, const char *fmt, ...)
 	va_end(ap);
 	fp_pending_drain(&f->pt, fail_pending, f);
 	fprintf(stderr, "fuseproxy: backend '%s': %s\n", f->o.cmd, f->death);
+	if (f->s->trace)
+		fp_trace_event(f->s->trace, FP_EV_BACKEND_EXIT, "backend died: %s", f->death);
 	if (f->o.died)
 		f->o.died(f->o.died_arg);
 }
@@ -106,6 +131,12 @@ const char *fwd_death_reason(struct fp_fs *fs)
 }
 
 /* ---- kernel -> backend ------------------------------------------------- */
+
+static void mark_interrupted(struct fp_pending *p, void *arg)
+{
+	(void)arg;
+	p->flags |= FP_TRACE_F_INTERRUPTED;
+}
 
 static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 {
@@ -119,11 +150,26 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		return -EIO;
 	/* no reply expected: FORGET, BATCH_FORGET, NOTIFY_REPLY, INTERRUPT */
 	if ((op && (op->flags & FOP_NOREPLY)) || in->opcode == FUSE_INTERRUPT) {
+		uint64_t t_sent = fp_now_ns();
 		r = fp_daemon_send(&f->d, in, in->len);
 		if (r < 0 && r != -EPIPE)
 			fprintf(stderr, "fuseproxy: forward %s #%llu: %s\n",
 				fuse_opname(in->opcode), (unsigned long long)in->unique,
 				strerror(-r));
+		if (in->opcode == FUSE_INTERRUPT)
+			fp_pending_with(&f->pt, ((const struct fuse_interrupt_in *)req->v.fixed)->unique,
+					mark_interrupted, NULL);
+		if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+			struct fp_trace_exchange x = {
+				.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+				.uid = in->uid, .gid = in->gid, .pid = in->pid,
+				.worker = req->worker,
+				.flags = FP_TRACE_F_NOREPLY | FP_TRACE_F_BACKEND,
+				.t_read = req->t_read, .t_sent = t_sent, .t_written = t_sent,
+				.req = in, .req_len = in->len,
+			};
+			fp_trace_exchange(f->s->trace, req->worker, &x);
+		}
 		if (f->o.debug) {
 			char txt[512];
 			fuse_format_request(txt, sizeof txt, &req->v);
@@ -149,6 +195,17 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		char txt[512];
 		fuse_format_request(txt, sizeof txt, &req->v);
 		p->text = strdup(txt);
+	}
+	if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+		/* the worker's buffer is reused before the reply comes: keep
+		 * what the recorder will keep of the request */
+		uint32_t keep = sizeof *in + req->v.fixed_len + f->s->trace_snaplen;
+		if (keep < sizeof *in + req->v.fixed_len)	/* snaplen "all" wrapped */
+			keep = in->len;
+		if (keep > in->len)
+			keep = in->len;
+		if (fp_pending_keep_request(p, in, keep) < 0)
+			p->reqlen = 0;
 	}
 	if (fp_pending_insert(&f->pt, p) < 0) {
 		fprintf(stderr, "fuseproxy: %s #%llu: unique already in flight\n",
@@ -188,11 +245,29 @@ static void log_reply(struct fwd *f, struct fp_pending *p, const void *msg, size
 		       p->in.pid, rep, p->t_read, now);
 }
 
+/* Record a finished forwarded exchange; reply is what the backend sent. */
+static void record_reply(struct fwd *f, struct fp_pending *p, const void *reply,
+			 size_t len, int32_t error, uint32_t flags, uint64_t t_reply)
+{
+	struct fp_trace_exchange x = {
+		.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
+		.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+		.worker = p->worker, .error = error,
+		.flags = p->flags | flags | FP_TRACE_F_BACKEND,
+		.t_read = p->t_read, .t_sent = p->t_sent, .t_reply = t_reply,
+		.t_written = fp_now_ns(),
+		.req = p->req, .req_len = p->in.len,
+		.reply = reply, .reply_len = (uint32_t)len,
+	};
+	fp_trace_exchange(f->s->trace, f->s->nworkers, &x);
+}
+
 static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
 {
 	struct fuse_out_header *oh = msg;
 	struct fp_pending *p;
 	char why[256];
+	uint64_t t_reply = fp_now_ns();
 	int r;
 
 	p = fp_pending_take(&f->pt, oh->unique);
@@ -220,18 +295,21 @@ static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
 			"answering EIO\n", fuse_opname(p->in.opcode),
 			(unsigned long long)p->unique, why);
 		struct fuse_out_header eh = { sizeof eh, -EIO, p->unique };
-		msg = &eh;
-		len = sizeof eh;
 		atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
-		r = fp_chan_send(p->chan, msg, len);
+		r = fp_chan_send(p->chan, &eh, sizeof eh);
 		if (f->o.debug)
-			log_reply(f, p, msg, len);
+			log_reply(f, p, &eh, sizeof eh);
+		/* the trace keeps what the backend sent, marked invalid */
+		if (p->reqlen)
+			record_reply(f, p, msg, len, -EIO, FP_TRACE_F_INVALID, t_reply);
 	} else {
 		if (oh->error)
 			atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
 		r = fp_chan_send(p->chan, msg, len);
 		if (f->o.debug)
 			log_reply(f, p, msg, len);
+		if (p->reqlen)
+			record_reply(f, p, msg, len, oh->error, 0, t_reply);
 	}
 	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "fuseproxy: kernel refused the reply to %s #%llu: %s\n",
@@ -280,6 +358,9 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 		return;
 	}
 	r = f->s->notify_chan ? fp_chan_send(f->s->notify_chan, msg, len) : -ENOTCONN;
+	if (f->s->trace)
+		fp_trace_notify(f->s->trace, f->s->nworkers, FP_DIR_PROXY_TO_KERNEL, msg, len,
+				fp_now_ns());
 	if (f->o.debug)
 		fprintf(stderr, "[%11s] NOTIFY_%s %zu bytes (backend -> kernel): %s\n", "",
 			fuse_notify_name((uint32_t)oh->error), len,
@@ -287,6 +368,119 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 	else if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "fuseproxy: kernel refused NOTIFY_%s from the backend: %s\n",
 			fuse_notify_name((uint32_t)oh->error), strerror(-r));
+}
+
+/* ---- spliced replies --------------------------------------------------
+ *
+ * A daemon that splice()s a reply into its end of the socketpair (libfuse
+ * does for READ data when the filesystem wants FUSE_CAP_SPLICE_WRITE, even
+ * though we never offer it) sends it as several messages: the kernel's
+ * splice into a socket sends 16 pipe buffers per sendmsg.  The first piece
+ * starts with the header and is shorter than header.len; the others are
+ * raw data.  Complete messages of other daemon threads may arrive between
+ * the pieces, but they start with a header that names a pending request.
+ * So while exactly one spliced reply is open, every piece that is not such
+ * a message start belongs to it.  If a second spliced reply starts before
+ * the first is whole, the pieces cannot be attributed: both requests get
+ * EIO — never a reply stitched from the wrong bytes. */
+#define JOIN_TIMEOUT_NS 1000000000ull
+
+static void exists(struct fp_pending *p, void *arg)
+{
+	if (arg)
+		*(uint32_t *)arg = p->in.opcode;
+}
+
+/* Does this message start with a header that we would accept? */
+static int looks_like_start(struct fwd *f, const void *msg, size_t n)
+{
+	const struct fuse_out_header *oh = msg;
+
+	if (n < sizeof *oh || oh->len < n || oh->len > RBUF_SIZE)
+		return 0;
+	if (oh->unique == 0)
+		return oh->len == n && fuse_notify_get((uint32_t)oh->error) != NULL;
+	if (oh->error > 0 || oh->error <= -512)
+		return 0;
+	return fp_pending_with(&f->pt, oh->unique & ~(uint64_t)FUSE_INT_REQ_BIT, exists, NULL);
+}
+
+static void join_fail(struct fwd *f, uint64_t unique, const char *why)
+{
+	struct fuse_out_header eh = { sizeof eh, -EIO, unique };
+	struct fp_pending *p = fp_pending_take(&f->pt, unique);
+
+	if (!p)
+		return;
+	fprintf(stderr, "fuseproxy: backend sent a malformed reply to %s #%llu: spliced "
+		"reply %s; answering EIO\n", fuse_opname(p->in.opcode),
+		(unsigned long long)unique, why);
+	atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
+	if (p->chan)
+		fp_chan_send(p->chan, &eh, sizeof eh);
+	fp_pending_release(&f->pt, p);
+}
+
+/* Returns 1 if the message was taken by the joiner. */
+static int join_piece(struct fwd *f, const void *msg, size_t n)
+{
+	const struct fuse_out_header *oh = msg;
+	struct fwd_join *j = &f->join;
+
+	if (looks_like_start(f, msg, n)) {
+		uint32_t opcode = 0;
+		const struct fuse_op *op;
+		if (oh->len == n || oh->unique == 0 || (oh->unique & FUSE_INT_REQ_BIT))
+			return 0;			/* a whole message */
+		/* only data replies are spliced; anything else cut short is
+		 * simply malformed */
+		fp_pending_with(&f->pt, oh->unique, exists, &opcode);
+		op = fuse_op_get(opcode);
+		if (!op || op->reply != FUSE_R_DATA || oh->error)
+			return 0;
+		if (j->open) {
+			join_fail(f, j->unique, "interleaved with another spliced reply");
+			join_fail(f, oh->unique, "interleaved with another spliced reply");
+			j->open = 0;
+			return 1;
+		}
+		if (oh->len > j->cap) {
+			char *nb = realloc(j->buf, oh->len);
+			if (!nb) {
+				join_fail(f, oh->unique, "out of memory");
+				return 1;
+			}
+			j->buf = nb;
+			j->cap = oh->len;
+		}
+		memcpy(j->buf, msg, n);
+		j->have = (uint32_t)n;
+		j->want = oh->len;
+		j->unique = oh->unique;
+		j->t_open = fp_now_ns();
+		j->open = 1;
+		return 1;
+	}
+	if (!j->open) {
+		/* a piece of a reply we already failed: nothing to attribute
+		 * it to; say so once */
+		if (!j->orphans++)
+			fprintf(stderr, "fuseproxy: dropping pieces of a spliced reply that "
+				"could not be joined (further ones are not reported)\n");
+		return 1;
+	}
+	if (j->have + n > j->want) {
+		join_fail(f, j->unique, "pieces add up to more than its header says");
+		j->open = 0;
+		return 1;
+	}
+	memcpy(j->buf + j->have, msg, n);
+	j->have += (uint32_t)n;
+	if (j->have == j->want) {
+		j->open = 0;
+		on_reply(f, j->buf, j->want, 0);
+	}
+	return 1;
 }
 
 static void *reader_main(void *arg)
@@ -299,7 +493,11 @@ static void *reader_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	while (!atomic_load(&f->stopping)) {
-		int pr = poll(&pfd, 1, tmo ? 200 : -1);
+		int pr = poll(&pfd, 1, tmo || f->join.open ? 200 : -1);
+		if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
+			join_fail(f, f->join.unique, "cut short: the rest never came");
+			f->join.open = 0;
+		}
 		if (pr < 0 && errno != EINTR) {
 			give_up(f, "poll: %s", strerror(errno));
 			break;
@@ -342,6 +540,9 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		struct fuse_out_header *oh = f->rbuf;
+		if (!truncated && (oh->len != (uint32_t)n || f->join.open) &&
+		    join_piece(f, f->rbuf, (size_t)n))
+			continue;
 		if (!truncated && oh->len != (uint32_t)n) {
 			/* answer the request (if it is one of ours) rather than
 			 * forward bytes whose framing we cannot trust */
@@ -490,6 +691,23 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	return 0;
 }
 
+struct collect { struct fp_inflight *out; int max, n; };
+
+static void collect_one(struct fp_pending *p, void *arg)
+{
+	struct collect *c = arg;
+	if (c->n < c->max && p->chan)
+		c->out[c->n++] = (struct fp_inflight){ p->unique, p->in.nodeid, p->t_read,
+						       p->in.opcode, p->in.pid, FP_AT_BACKEND };
+}
+
+static int fwd_inflight(struct fp_fs *fs, struct fp_inflight *out, int max)
+{
+	struct collect c = { out, max, 0 };
+	fp_pending_foreach(&FWD(fs)->pt, collect_one, &c);
+	return c.n;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
@@ -520,6 +738,9 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	if (o->verbose)
 		fprintf(stderr, "fuseproxy: started backend '%s' (pid %d)\n", o->cmd,
 			(int)f->d.pid);
+	if (s->trace)
+		fp_trace_event(s->trace, FP_EV_BACKEND_START, "backend '%s' started, pid %d",
+			       o->cmd, (int)f->d.pid);
 	return &f->fs;
 }
 
@@ -571,11 +792,14 @@ int fwd_stop(struct fp_fs *fs)
 		pthread_join(f->reader, NULL);
 		f->reader_started = 0;
 	}
+	/* whatever the backend never answered is pending in the trace */
+	fp_pending_drain(&f->pt, fail_pending, f);
 	int status = fp_daemon_stop(&f->d, 5000);
-	if (f->o.verbose) {
-		fp_daemon_describe(status, st, sizeof st);
+	fp_daemon_describe(status, st, sizeof st);
+	if (f->o.verbose)
 		fprintf(stderr, "fuseproxy: backend %s\n", st);
-	}
+	if (f->s->trace)
+		fp_trace_event(f->s->trace, FP_EV_BACKEND_EXIT, "backend stopped: %s", st);
 	return status;
 }
 
@@ -585,6 +809,7 @@ static void fwd_destroy(struct fp_fs *fs)
 
 	fwd_stop(fs);
 	fp_pending_fini(&f->pt);
+	free(f->join.buf);
 	free(f->rbuf);
 	free(f);
 }
@@ -594,5 +819,6 @@ static const struct fp_fs_ops fwd_ops = {
 	.flags = FP_FS_RAW,
 	.init = fwd_init,
 	.handle = fwd_handle,
+	.inflight = fwd_inflight,
 	.destroy = fwd_destroy,
 };

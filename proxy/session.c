@@ -20,6 +20,7 @@
 #include "opcodes.h"
 #include "format.h"
 #include "names.h"
+#include "trace.h"
 
 uint64_t fp_now_ns(void)
 {
@@ -196,7 +197,7 @@ static int do_interrupt(struct fp_session *s, struct fp_req *req)
 	return FP_NOREPLY;
 }
 
-static void comm_of(uint32_t pid, char *buf, size_t n)
+void fp_comm_of(uint32_t pid, char *buf, size_t n)
 {
 	char path[64];
 	ssize_t r = -1;
@@ -217,6 +218,38 @@ static void comm_of(uint32_t pid, char *buf, size_t n)
 		buf[r - 1] = 0;
 }
 
+static int by_age(const void *a, const void *b)
+{
+	const struct fp_inflight *x = a, *y = b;
+	return x->t_read < y->t_read ? -1 : x->t_read > y->t_read;
+}
+
+int fp_session_inflight(struct fp_session *s, struct fp_inflight *out, int max)
+{
+	int n = 0;
+
+	for (int w = 0; w < s->nworkers && n < max; w++) {
+		struct fp_worker_slot *sl = &s->slots[w];
+		uint64_t u = atomic_load_explicit(&sl->unique, memory_order_acquire);
+		if (!u)
+			continue;
+		struct fp_inflight f = { u, sl->nodeid, sl->t_read, sl->opcode, sl->pid,
+					 FP_AT_FS };
+		if (atomic_load_explicit(&sl->unique, memory_order_acquire) != u)
+			continue;	/* finished while we looked */
+		out[n++] = f;
+	}
+	pthread_mutex_lock(&s->blk_lock);
+	for (struct fp_blocking *b = s->blk; b && n < max; b = b->next)
+		out[n++] = (struct fp_inflight){ b->unique, b->nodeid, b->t_read, b->opcode,
+						 b->pid, FP_AT_BLOCKED };
+	pthread_mutex_unlock(&s->blk_lock);
+	if (s->fs && s->fs->ops->inflight && n < max)
+		n += s->fs->ops->inflight(s->fs, out + n, max - n);
+	qsort(out, (size_t)n, sizeof *out, by_age);
+	return n;
+}
+
 void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done)
 {
@@ -226,7 +259,7 @@ void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 	unsigned long long lat = (t_done - t_read) / 1000u;
 
 	if (pid) {
-		comm_of(pid, comm, sizeof comm);
+		fp_comm_of(pid, comm, sizeof comm);
 		fprintf(stderr, "[%4llu.%06llu] %s uid=%u pid=%u(%s) -> %s (%lluus)\n",
 			sec, usec, reqtxt, uid, pid, comm, reptxt, lat);
 	} else {
@@ -251,24 +284,38 @@ static void debug_line(struct fp_session *s, struct fp_req *req, const char *req
 		       fp_now_ns());
 }
 
-/* Dispatch to the filesystem, answer, log.  The slot marks the request as
- * interruptible while the filesystem has it. */
-static void serve(struct fp_session *s, struct fp_req *req, _Atomic uint64_t *slot,
-		  const char *reqtxt)
+/* Record one finished in-process exchange: request as read, reply as
+ * written.  ring: the trace ring of the calling thread (-1: shared). */
+static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
+		   uint32_t flags, uint64_t t_start, uint64_t t_end)
 {
 	const struct fuse_in_header *in = req->in;
-	const struct fuse_op *op = fuse_op_get(in->opcode);
-	int ret;
+	struct fp_trace_exchange x = {
+		.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+		.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
+		.flags = flags, .t_read = req->t_read, .t_sent = t_start,
+		.t_reply = t_end, .t_written = fp_now_ns(),
+		.req = in, .req_len = in->len,
+	};
 
-	if (slot)
-		atomic_store_explicit(slot, in->unique, memory_order_relaxed);
-	ret = s->fs->ops->handle(s->fs, req);
-	if (slot)
-		atomic_store_explicit(slot, 0, memory_order_relaxed);
-	if (ret == FP_ASYNC)
-		return;	/* the filesystem answers (and logs) later */
-	if (op && (op->flags & FOP_NOREPLY))
-		ret = FP_NOREPLY;
+	if (ret == FP_NOREPLY) {
+		x.flags |= FP_TRACE_F_NOREPLY;
+	} else {
+		const struct fuse_out_header *oh =
+			(const struct fuse_out_header *)((char *)req->out - sizeof *oh);
+		x.error = oh->error;
+		x.reply = oh;
+		x.reply_len = oh->len;
+	}
+	fp_trace_exchange(s->trace, ring, &x);
+}
+
+/* Answer (unless there is no reply), count, log and record. */
+static void finish(struct fp_session *s, struct fp_req *req, int ret, const char *reqtxt,
+		   int ring, uint32_t flags, uint64_t t_start)
+{
+	uint64_t t_end = fp_now_ns();
+
 	if (ret != FP_NOREPLY) {
 		if (ret < 0)
 			atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
@@ -276,6 +323,36 @@ static void serve(struct fp_session *s, struct fp_req *req, _Atomic uint64_t *sl
 	}
 	if (s->debug)
 		debug_line(s, req, reqtxt, ret);
+	if (s->trace && fp_trace_wants(s->trace, req->in->opcode))
+		record(s, req, ring, ret, flags, t_start, t_end);
+}
+
+/* Dispatch to the filesystem, answer, log.  The slot marks the request as
+ * interruptible while the filesystem has it. */
+static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slot *slot,
+		  const char *reqtxt)
+{
+	const struct fuse_in_header *in = req->in;
+	const struct fuse_op *op = fuse_op_get(in->opcode);
+	uint64_t t_start = s->trace ? fp_now_ns() : 0;
+	int ret;
+
+	if (slot) {
+		slot->nodeid = in->nodeid;
+		slot->t_read = req->t_read;
+		slot->opcode = in->opcode;
+		slot->pid = in->pid;
+		atomic_store_explicit(&slot->unique, in->unique, memory_order_release);
+	}
+	ret = s->fs->ops->handle(s->fs, req);
+	if (slot)
+		atomic_store_explicit(&slot->unique, 0, memory_order_release);
+	if (ret == FP_ASYNC)
+		return;	/* the filesystem answers, logs and records later */
+	if (op && (op->flags & FOP_NOREPLY))
+		ret = FP_NOREPLY;
+	/* blocking requests run on their own threads: shared trace ring */
+	finish(s, req, ret, reqtxt, slot ? req->worker : -1, 0, t_start);
 }
 
 struct blocking_job {
@@ -338,6 +415,10 @@ static int start_blocking(struct fp_session *s, struct fp_req *req, const char *
 	if (reqtxt)
 		snprintf(j->reqtxt, sizeof j->reqtxt, "%s", reqtxt);
 	j->b.unique = req->in->unique;
+	j->b.nodeid = req->in->nodeid;
+	j->b.t_read = req->t_read;
+	j->b.opcode = req->in->opcode;
+	j->b.pid = req->in->pid;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -371,10 +452,9 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 		/* The kernel sent something we cannot parse: answer EIO (if the
 		 * message has a usable header) so the caller is not left hanging. */
 		fprintf(stderr, "fuseproxy: malformed request: %s\n", why);
-		atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
 		op = fuse_op_get(in->opcode);
-		if (in->unique && !(op && (op->flags & FOP_NOREPLY)))
-			send_reply(req, -EIO, 0);
+		ret = in->unique && !(op && (op->flags & FOP_NOREPLY)) ? -EIO : FP_NOREPLY;
+		finish(s, req, ret, "(malformed)", req->worker, FP_TRACE_F_INVALID, req->t_read);
 		return;
 	}
 	if (s->debug)
@@ -402,14 +482,8 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 				return;
 			break;
 		}
-		serve(s, req, &s->slots[req->worker].unique, reqtxt);
+		serve(s, req, &s->slots[req->worker], reqtxt);
 		return;
 	}
-	if (ret != FP_NOREPLY) {
-		if (ret < 0)
-			atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
-		send_reply(req, ret < 0 ? ret : 0, ret < 0 ? 0 : (uint32_t)ret);
-	}
-	if (s->debug)
-		debug_line(s, req, reqtxt, ret);
+	finish(s, req, ret, reqtxt, req->worker, 0, req->t_read);
 }

@@ -16,8 +16,13 @@
 #define FP_MAX_WRITE   (1u << 20)
 #define FP_BUFSIZE     (FP_MAX_WRITE + 4096)
 
+/* The request a worker is serving, for interrupts and `fuseproxy status`.
+ * unique is written last (release) and cleared first; a reader copies the
+ * fields and re-checks unique to see a consistent entry. */
 struct fp_worker_slot {
 	_Atomic uint64_t unique;       /* request being served, 0 if none */
+	uint64_t nodeid, t_read;
+	uint32_t opcode, pid;
 	pthread_t thread;
 	int has_thread;
 };
@@ -27,7 +32,8 @@ struct fp_worker_slot {
  * worker and deadlock the lock holder's unlock. */
 struct fp_blocking {
 	struct fp_blocking *next;
-	uint64_t unique;
+	uint64_t unique, nodeid, t_read;
+	uint32_t opcode, pid;
 	pthread_t thread;
 };
 
@@ -46,6 +52,10 @@ struct fp_session {
 	struct fp_chan *notify_chan;   /* any channel of the connection, for
 					  notifications (set by the transport) */
 	_Atomic uint64_t nreq, nerr;
+	struct fp_trace *trace;        /* -w/--pcap recording, or NULL; rings
+					  0..nworkers-1 are the workers',
+					  nworkers the forwarder's reader */
+	uint32_t trace_snaplen;        /* -s, for copies the forwarder keeps */
 	pthread_mutex_t blk_lock;      /* guards blk and nblk */
 	pthread_cond_t blk_cond;       /* signalled when nblk drops */
 	struct fp_blocking *blk;
@@ -65,9 +75,17 @@ void fp_session_worker_start(struct fp_session *s, int w);
 /* Serve one request read by a transport; sends the reply on req->chan. */
 void fp_session_process(struct fp_session *s, struct fp_req *req);
 
+/* Requests in flight now (workers, blocking threads, and what the
+ * filesystem holds, e.g. the forwarder's pending table), oldest first.
+ * Returns how many were stored (at most max). */
+int fp_session_inflight(struct fp_session *s, struct fp_inflight *out, int max);
+
 /* One -d line: "[  1.002341] <reqtxt> uid=U pid=P(comm) -> <reptxt> (18us)" */
 void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done);
+
+/* Command name of pid from /proc ("?" if gone). */
+void fp_comm_of(uint32_t pid, char *buf, size_t n);
 
 uint64_t fp_now_ns(void);
 
