@@ -8,7 +8,7 @@ FP_TIMEOUT=${FP_TIMEOUT:-570}
 . "$(dirname "$0")/lib.sh"
 fp_require_cmd fio
 
-size=128M
+size=${FP_FIO_SIZE:-128M}     # scripts/test uses less in the (slower) ASan run
 [ -z "${FP_SLOW:-}" ] || size=1G
 src=$FP_TMP/src mnt=$FP_TMP/mnt
 mkdir "$src"
