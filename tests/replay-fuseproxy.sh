@@ -5,7 +5,8 @@
 # (--passthrough) or a fresh memfs (--backend): exit 0 with no divergence and no
 # skip, serially and with the recorded concurrency, from sqlite and from pcap, and
 # memfs ends with the lookup counts it had after the recording.  A copy with one
-# file's content changed exits 1 with a READ of that file reported first.
+# file's content changed exits 1 with a READ of that file reported first.  The
+# notifier's notifications are counted on both sides, and its RETRIEVE answered.
 # Needs root, /dev/fuse and a fuseproxy that records (-w); skips otherwise.
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-400}
@@ -103,5 +104,22 @@ if [ -n "${MEMFS:-}" ] && [ -x "$MEMFS" ]; then
   done
 else
   fp_log "memfs not built: backend part skipped"
+fi
+# --- notifications: the target's are accepted, counted and compared ------------------
+if [ -n "${NOTIFIER:-}" ] && [ -x "$NOTIFIER" ]; then
+  fpx_mount "$FP_TMP/nmnt" "$NOTIFIER -f" -w "$FP_TMP/notify.db"
+  cat "$FP_TMP/nmnt/clock" "$FP_TMP/nmnt/entry" >/dev/null
+  for c in inval_inode inval_entry store retrieve; do echo "$c" > "$FP_TMP/nmnt/ctl"; done
+  fp_stop "$FP_TMP/nmnt" umount || fp_fail "fuseproxy did not stop"
+  start=$SECONDS
+  replay 0 notify "$FP_TMP/notify.db" --backend "$NOTIFIER -f"
+  # the target's RETRIEVE got an (empty) answer at once: no 5 s wait
+  [ $((SECONDS - start)) -lt 4 ] || fp_fail "the notifier waited for its RETRIEVE"
+  for n in INVAL_INODE INVAL_ENTRY STORE RETRIEVE; do
+    grep -qE "^  notifications $n +recorded 1, from the target 1$" "$FP_TMP/notify.out" ||
+      { cat "$FP_TMP/notify.out" >&2; fp_fail "notification $n not counted on both sides"; }
+  done
+  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); n = j["notifications"]; sys.exit(0 if n["STORE"] == {"recorded": 1, "target": 1} else n)' "$FP_TMP/notify.json" ||
+    fp_fail "JSON notifications"
 fi
 fp_log "PASS"
