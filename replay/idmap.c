@@ -152,6 +152,8 @@ char *ids_child_path(struct rp_ids *ids, uint64_t parent_rec, const char *name)
 
 	if (!p || !p->path || !name)
 		return NULL;
+	if (!*name)	/* TMPFILE: a file in the directory, with no name yet */
+		return strdup(p->path);
 	if (asprintf(&s, "%s%s%s", p->path, strcmp(p->path, "/") ? "/" : "", name) < 0)
 		return NULL;
 	return s;

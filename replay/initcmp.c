@@ -31,9 +31,12 @@ static const struct cap_note notes[] = {
 	{ FUSE_HANDLE_KILLPRIV_V2, "clearing suid/sgid (KILL_SUIDGID flags) is the "
 	  "filesystem's job" },
 	{ FUSE_POSIX_ACL, "the filesystem enforces POSIX ACLs" },
-	{ FUSE_SETXATTR_EXT, "SETXATTR requests use the extended fuse_setxattr_in" },
-	{ FUSE_CREATE_SUPP_GROUP, "creating requests carry a supplementary group extension" },
-	{ FUSE_SECURITY_CTX, "creating requests carry a security context extension" },
+	{ FUSE_SETXATTR_EXT, "SETXATTR requests use the extended fuse_setxattr_in; cut to "
+	  "the short one for a target without it" },
+	{ FUSE_CREATE_SUPP_GROUP, "creating requests carry a supplementary group extension; "
+	  "removed for a target without it" },
+	{ FUSE_SECURITY_CTX, "creating requests carry a security context extension; removed "
+	  "for a target without it" },
 	{ FUSE_ASYNC_READ, NULL }, { FUSE_FILE_OPS, NULL }, { FUSE_BIG_WRITES, NULL },
 	{ FUSE_HAS_IOCTL_DIR, NULL }, { FUSE_AUTO_INVAL_DATA, NULL }, { FUSE_ASYNC_DIO, NULL },
 	{ FUSE_PARALLEL_DIROPS, NULL }, { FUSE_ABORT_ERROR, NULL }, { FUSE_MAX_PAGES, NULL },

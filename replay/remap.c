@@ -94,6 +94,37 @@ static void skip_reason_fh(struct rp_fh *f, uint64_t key, char *why, size_t len,
 	}
 }
 
+/* Cut n bytes at off out of the rewritten request. */
+static void cut(struct rp_ex *ex, uint32_t off, uint32_t n)
+{
+	memmove(ex->sent + off, ex->sent + off + n, ex->sent_len - off - n);
+	ex->sent_len -= n;
+	((struct fuse_in_header *)ex->sent)->len = ex->sent_len;
+}
+
+/* The recording's layout where the target negotiated less: requests keep
+ * what the target can read.  Extensions (supplementary group, security
+ * context) go when it took neither; SETXATTR loses setxattr_flags when it did
+ * not take SETXATTR_EXT.  Counted, and said in the report's INIT section. */
+static void convert_layout(struct run *R, struct rp_ex *ex)
+{
+	struct fuse_in_header *h = (struct fuse_in_header *)ex->sent;
+	const uint64_t ext_caps = FUSE_CREATE_SUPP_GROUP | FUSE_SECURITY_CTX;
+
+	if (h->total_extlen && ex->v.ext && !(R->wp_new.flags & ext_caps)) {
+		uint32_t off = (uint32_t)((const uint8_t *)ex->v.ext - (const uint8_t *)ex->x.req);
+		cut(ex, off, ex->v.ext_len);
+		h->total_extlen = 0;
+		R->rep.converted++;
+	}
+	if (ex->x.opcode == FUSE_SETXATTR && ex->v.fixed_len > FUSE_COMPAT_SETXATTR_IN_SIZE &&
+	    !(R->wp_new.flags & FUSE_SETXATTR_EXT)) {
+		cut(ex, fixed_off(ex) + FUSE_COMPAT_SETXATTR_IN_SIZE,
+		    ex->v.fixed_len - FUSE_COMPAT_SETXATTR_IN_SIZE);
+		R->rep.converted++;
+	}
+}
+
 /* Find the target's ids for everything ex names and write them into
  * ex->sent.  No side effects.  Returns 0, or -ENOENT with why/cause. */
 int rp_rewrite(struct run *R, struct rp_ex *ex, char *why, size_t len, uint64_t *cause)
@@ -155,6 +186,7 @@ int rp_rewrite(struct run *R, struct rp_ex *ex, char *why, size_t len, uint64_t 
 		}
 		put_u64(ex->sent, fo + (uint32_t)op->fh2_off, ids_fh_id(f));
 	}
+	convert_layout(R, ex);
 	return 0;
 }
 

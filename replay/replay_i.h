@@ -126,6 +126,7 @@ struct rp_report {
 	struct rp_opstat prefix;      /* --pending: the quiet state-building part */
 	uint64_t exchanges;           /* in the trace (INIT included) */
 	uint64_t duplicates;          /* exchanges recorded twice (not replayed) */
+	uint64_t converted;           /* requests cut to the target's layout */
 	uint64_t cleanup;             /* FORGET/RELEASE we added for the target's extra ids */
 	uint64_t rec_notify[32], got_notify[32];
 	uint64_t target_protocol_errors;

@@ -230,6 +230,9 @@ void rep_text(const struct rp_report *r, FILE *f)
 			(unsigned long long)sum(&r->prefix),
 			(unsigned long long)r->prefix.n[RP_O_DIVERGED],
 			(unsigned long long)r->prefix.n[RP_O_SKIPPED]);
+	if (r->converted)
+		fprintf(f, "  %llu requests were cut to the layout the target negotiated "
+			"(extensions, SETXATTR_EXT)\n", (unsigned long long)r->converted);
 	if (r->duplicates)
 		fprintf(f, "  %llu exchanges were recorded twice (same unique); the copies were "
 			"not replayed\n", (unsigned long long)r->duplicates);
@@ -436,8 +439,9 @@ int rep_json(const struct rp_report *r, const char *path, char *err, size_t errl
 			  (unsigned long long)r->got_notify[c]);
 		first = false;
 	}
-	sb_printf(&b, "}, \"cleanup_requests\": %llu, \"duplicate_records\": %llu",
-		  (unsigned long long)r->cleanup, (unsigned long long)r->duplicates);
+	sb_printf(&b, "}, \"cleanup_requests\": %llu, \"duplicate_records\": %llu, "
+		  "\"converted_requests\": %llu", (unsigned long long)r->cleanup,
+		  (unsigned long long)r->duplicates, (unsigned long long)r->converted);
 	json_list(&b, r, "divergences", &r->div);
 	json_list(&b, r, "skipped", &r->skip);
 	json_list(&b, r, o->pending ? "pending_answers" : "unrecorded_answers", &r->answers);

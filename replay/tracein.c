@@ -166,7 +166,8 @@ static int read_one(struct run *R)
 	ex->creator = (op->flags & (FOP_NEW_NODE | FOP_NEW_FH)) || x->opcode == FUSE_READDIRPLUS;
 	ex->blocker = x->opcode == FUSE_SETLKW || (x->flags & FP_TRACE_F_INTERRUPTED) ||
 		      ex->rec_pending;
-	ex->name_op = op->nnames > 0;
+	/* names of directory entries: the nodeid is their parent (xattr names are not) */
+	ex->name_op = op->nnames > 0 && op->family != FUSE_FAM_XATTR;
 	/* FOP_NODE0 ops (OPEN, READ, ... for CUSE) may carry 0; any other
 	 * value is a node id like everyone's */
 	if (x->opcode != FUSE_INTERRUPT && h.nodeid)
