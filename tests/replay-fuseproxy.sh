@@ -89,7 +89,7 @@ grep -A1 -m1 '^DIVERGED' "$FP_TMP/pt-changed.out" | grep -qE '^    path: +/small
   fp_fail "first divergence is not about /small.txt"
 
 # --- memfs behind fuseproxy --backend ---------------------------------------------------
-if [ -n "${MEMFS:-}" ] && [ -x "$MEMFS" ]; then
+if [ -x "${MEMFS:-}" ]; then
   fpx_mount "$FP_TMP/mmnt" "$MEMFS -f" -w "$FP_TMP/mem.db" --pcap "$FP_TMP/mem.pcap"
   "$CONFORMANCE" "$FP_TMP/mmnt" >"$FP_TMP/mconf.out" 2>&1 || true
   fp_stop "$FP_TMP/mmnt" umount || fp_fail "fuseproxy did not stop"
@@ -106,7 +106,7 @@ else
   fp_log "memfs not built: backend part skipped"
 fi
 # --- notifications: the target's are accepted, counted and compared ------------------
-if [ -n "${NOTIFIER:-}" ] && [ -x "$NOTIFIER" ]; then
+if [ -x "${NOTIFIER:-}" ]; then
   fpx_mount "$FP_TMP/nmnt" "$NOTIFIER -f" -w "$FP_TMP/notify.db"
   cat "$FP_TMP/nmnt/clock" "$FP_TMP/nmnt/entry" >/dev/null
   for c in inval_inode inval_entry store retrieve; do echo "$c" > "$FP_TMP/nmnt/ctl"; done

@@ -22,8 +22,8 @@ rp_fail() { rp_log "FAIL: $*"; exit 1; }
 rp_skip() { rp_log "SKIP: $*"; exit 77; }
 
 RP_NAME=$(basename "$0" .sh)
-[ -n "${FUSEREPLAY:-}" ] && [ -x "$FUSEREPLAY" ] || rp_skip "FUSEREPLAY not built"
-[ -n "${REPLAY_GEN:-}" ] && [ -x "$REPLAY_GEN" ] || rp_skip "REPLAY_GEN not built"
+[ -x "${FUSEREPLAY:-}" ] || rp_skip "FUSEREPLAY not built"
+[ -x "${REPLAY_GEN:-}" ] || rp_skip "REPLAY_GEN not built"
 command -v python3 >/dev/null || rp_skip "python3 not installed"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=99:detect_leaks=1"
@@ -52,7 +52,7 @@ trap 'rp_log "interrupted"; exit 1' INT TERM
 # Its sleep holds no output pipe, or meson would wait for it after the test ends.
 (
   trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-  sleep "${RP_TIMEOUT:-240}" </dev/null >/dev/null 2>&1 &
+  sleep "${RP_TIMEOUT:-240}" >/dev/null 2>&1 &
   sp=$!
   wait "$sp" || exit 0
   rp_log "watchdog: test took more than ${RP_TIMEOUT:-240} s"
@@ -92,7 +92,7 @@ rp_replay() {
 
 rp_fixture() {
   mkdir -p "$1/docs"
-  for i in $(seq 1 400); do printf 'hello fixture\n'; done > "$1/data.txt"
+  for _ in $(seq 1 400); do printf 'hello fixture\n'; done > "$1/data.txt"
   printf 'readme\n' > "$1/docs/README"
   printf 'notes\n' > "$1/docs/notes.txt"
 }
