@@ -1,0 +1,217 @@
+/* \summary: the streaming pass over a trace (see engine.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include "decode.h"
+#include "engine.h"
+#include "scan_sqlite.h"
+
+int an_engine_fail(struct an_engine *e, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e->err && e->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(e->err, e->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsigned flags,
+		   char *err, size_t errlen)
+{
+	int ret;
+
+	memset(e, 0, sizeof *e);
+	e->path = path;
+	e->err = err;
+	e->errlen = errlen;
+	e->filter.pass = UINT64_MAX;
+	if (ops) {
+		ret = fp_trace_filter_parse(ops, &e->filter, err, errlen);
+		if (ret)
+			return ret;
+		e->filtered = true;
+	}
+	ret = fp_reader_open(&e->r, path, 0, err, errlen);
+	if (ret)
+		return ret;
+	e->ses = fp_reader_session(e->r);
+	if (e->ses->init_reply && an_decode_init_reply(e->ses->init_reply, e->ses->init_reply_len,
+						       &e->wp, &e->proto_major))
+		e->have_init = true;
+	e->clean_end = e->ses->end_mono_ns != 0;
+	e->t0 = e->ses->start_mono_ns;
+	if ((flags & AN_UNORDERED) && !strcmp(fp_reader_format(e->r), "sqlite")) {
+		ret = an_scan_open(&e->scan, path, err, errlen);
+		if (ret) {
+			an_engine_close(e);
+			return ret;
+		}
+	}
+	if (flags & AN_PATHS) {
+		e->paths = an_paths_new(NULL, NULL);
+		if (!e->paths) {
+			an_engine_close(e);
+			return an_engine_fail(e, -ENOMEM, "out of memory");
+		}
+	}
+	return 0;
+}
+
+void an_engine_add(struct an_engine *e, const struct an_consumer *c)
+{
+	if (e->nc < AN_MAX_CONSUMERS)
+		e->c[e->nc++] = *c;
+}
+
+static void seen(struct an_engine *e, uint64_t t)
+{
+	if (t > e->t_max)
+		e->t_max = t;
+}
+
+/* The origin is the session's start, unless records are older (a clock
+ * the session did not share, or no session start). */
+static void origin(struct an_engine *e, uint64_t t)
+{
+	if (t && (!e->t0 || t < e->t0))
+		e->t0 = t;
+}
+
+static void derive(struct an_engine *e, const struct fp_trace_exchange *x, struct an_req *r)
+{
+	memset(r, 0, sizeof *r);
+	r->x = x;
+	r->op = fuse_op_get(x->opcode);
+	r->pending = !x->reply_len && !(x->flags & FP_TRACE_F_NOREPLY);
+	if (!r->pending && x->reply_len && x->t_written) {
+		if (x->t_written >= x->t_read) {
+			r->total = x->t_written - x->t_read;
+			r->has_total = true;
+		} else {
+			e->n_bad_time++;
+		}
+	}
+	if (r->has_total && x->t_sent && x->t_reply && x->t_reply >= x->t_sent &&
+	    x->t_sent >= x->t_read && x->t_reply <= x->t_written) {
+		r->backend = x->t_reply - x->t_sent;
+		r->has_backend = true;
+	}
+	if (r->has_total)
+		r->overhead = r->total - r->backend;
+	r->data = an_data_bytes(x, &e->wp);
+}
+
+static int exchange(struct an_engine *e, const struct fp_trace_exchange *x)
+{
+	struct an_req r;
+	uint32_t major;
+	int ret;
+
+	if (!e->n_exchanges || e->scan)
+		origin(e, x->t_read);
+	e->n_exchanges++;
+	seen(e, x->t_read);
+	seen(e, x->t_written);
+	if (!e->have_init && x->opcode == FUSE_INIT && x->reply &&
+	    an_decode_init_reply(x->reply, x->reply_caplen, &e->wp, &major)) {
+		e->have_init = true;
+		e->proto_major = major;
+	}
+	derive(e, x, &r);
+	e->n_pending += r.pending;
+	e->n_unpaired += !!(x->flags & FP_TRACE_F_UNPAIRED);
+	if (fp_trace_filter_passes(&e->filter, x->opcode)) {
+		e->n_selected++;
+		for (int i = 0; i < e->nc; i++) {
+			if (!e->c[i].exchange)
+				continue;
+			ret = e->c[i].exchange(e->c[i].arg, e, &r);
+			if (ret)
+				return ret;
+		}
+	}
+	/* effects after the consumers: they see the namespace as the
+	 * request found it (an UNLINK still names its file) */
+	if (e->paths && (ret = an_paths_apply(e->paths, x, &e->wp)))
+		return an_engine_fail(e, ret, "%s: out of memory for the path table", e->path);
+	return 0;
+}
+
+static int run_scan(struct an_engine *e)
+{
+	struct fp_trace_exchange x;
+	int ret;
+
+	while ((ret = an_scan_next(e->scan, &x, e->err, e->errlen)) > 0)
+		if ((ret = exchange(e, &x)))
+			return ret;
+	if (ret < 0)
+		return ret;
+	return an_scan_others(e->scan, &e->n_notify, &e->n_events, &e->t_max, e->err, e->errlen);
+}
+
+int an_engine_run(struct an_engine *e)
+{
+	struct fp_trace_rec rec;
+	int ret;
+
+	if (e->scan) {
+		ret = run_scan(e);
+		if (ret)
+			return ret;
+		goto end;
+	}
+	while ((ret = fp_reader_next(e->r, &rec, e->err, e->errlen)) > 0) {
+		switch (rec.kind) {
+		case FP_REC_EXCHANGE:
+			ret = exchange(e, &rec.x);
+			break;
+		case FP_REC_NOTIFY:
+			if (!e->n_notify)
+				origin(e, rec.n.t);
+			e->n_notify++;
+			seen(e, rec.n.t);
+			for (int i = 0; !ret && i < e->nc; i++)
+				if (e->c[i].notify)
+					ret = e->c[i].notify(e->c[i].arg, e, &rec.n);
+			break;
+		case FP_REC_EVENT:
+			if (!e->n_events)
+				origin(e, rec.e.t);
+			e->n_events++;
+			seen(e, rec.e.t);
+			for (int i = 0; !ret && i < e->nc; i++)
+				if (e->c[i].event)
+					ret = e->c[i].event(e->c[i].arg, e, &rec.e);
+			break;
+		default:
+			ret = 0;
+			break;
+		}
+		if (ret)
+			return ret < 0 ? ret : -EIO;
+	}
+	if (ret < 0)
+		return ret;
+end:
+	e->t_end = e->ses->end_mono_ns > e->t_max ? e->ses->end_mono_ns : e->t_max;
+	for (int i = 0; i < e->nc; i++) {
+		if (e->c[i].end && (ret = e->c[i].end(e->c[i].arg, e)))
+			return ret;
+	}
+	return 0;
+}
+
+void an_engine_close(struct an_engine *e)
+{
+	an_paths_free(e->paths);
+	e->paths = NULL;
+	an_scan_close(e->scan);
+	e->scan = NULL;
+	fp_reader_close(e->r);
+	e->r = NULL;
+}
