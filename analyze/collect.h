@@ -104,6 +104,8 @@ struct an_timeline {
 	uint64_t *heap;             /* t_written of requests in flight (min-heap) */
 	size_t hlen, halloc;
 	uint64_t peak_inflight;
+	bool to_last_activity;      /* end at the last timestamp seen, not at
+				       the session's end (charts) */
 	int err;
 };
 

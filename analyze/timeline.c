@@ -200,7 +200,8 @@ static int consume(void *arg, struct an_engine *e, const struct an_req *r)
 static int end(void *arg, struct an_engine *e)
 {
 	struct an_timeline *t = arg;
-	uint64_t rel_end = e->t_end > e->t0 ? e->t_end - e->t0 : 0;
+	uint64_t last = t->to_last_activity ? e->t_max : e->t_end;
+	uint64_t rel_end = last > e->t0 ? last - e->t0 : 0;
 	int ret;
 
 	if (!t->started)
