@@ -89,14 +89,16 @@ void an_cell_dbl(struct an_table *t, size_t row, unsigned col, double v)
 
 /* ---- human renderings ----------------------------------------------------- */
 
-/* v in units[0], scaled by step until it prints with at most 3 digits. */
+/* v in units[0], scaled by step until it prints with at most 3 digits
+ * (decimal units) or below one step (binary units: "1023B", "1.00KiB"). */
 static void scaled(char *buf, size_t n, double v, double step, const char *const *units,
 		   int nunits, const char *suffix)
 {
+	double limit = step == 1000 ? 999.5 : step;
 	int u = 0;
 	double a;
 
-	while (u + 1 < nunits && fabs(v) >= 999.5) {
+	while (u + 1 < nunits && fabs(v) >= limit) {
 		v /= step;
 		u++;
 	}
