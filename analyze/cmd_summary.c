@@ -31,8 +31,8 @@ static const struct an_col cols[C_NCOLS] = {
 	[C_BE_P99] = { "backend_p99_ns", "p99", AN_K_NS, BACKEND },
 	[C_OV_P50] = { "overhead_p50_ns", "p50", AN_K_NS, OVERHEAD },
 	[C_OV_P99] = { "overhead_p99_ns", "p99", AN_K_NS, OVERHEAD },
-	[C_REQ_BYTES] = { "request_bytes", "REQ.BYTES", AN_K_BYTES, NULL },
-	[C_REPLY_BYTES] = { "reply_bytes", "REPLY.BYTES", AN_K_BYTES, NULL },
+	[C_REQ_BYTES] = { "request_bytes", "REQ.BYTES", AN_K_BYTES, NULL, 1 },
+	[C_REPLY_BYTES] = { "reply_bytes", "REPLY.BYTES", AN_K_BYTES, NULL, 1 },
 };
 
 enum { E_OP, E_ERRNO, E_CODE, E_COUNT, E_PCT, E_NCOLS };

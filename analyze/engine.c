@@ -19,6 +19,44 @@ int an_engine_fail(struct an_engine *e, int ret, const char *fmt, ...)
 	return ret;
 }
 
+/* The recorder's filter syntax always lets INIT through (replay needs
+ * it); for analysis, --op means what it says: INIT only when named.
+ * Returns whether INIT was selected. */
+static bool ops_select_init(const char *spec)
+{
+	bool positive = false, init = false, not_init = false;
+	char tok[64];
+
+	for (const char *p = spec; *p;) {
+		size_t n = strcspn(p, ",");
+		const char *t = p;
+		bool neg;
+
+		p += n + (p[n] == ',');
+		while (n && (*t == ' ' || *t == '\t'))
+			t++, n--;
+		neg = n && *t == '!';
+		if (neg)
+			t++, n--;
+		if (!n || n >= sizeof tok)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			tok[i] = (char)(t[i] >= 'A' && t[i] <= 'Z' ? t[i] + 32 : t[i]);
+		tok[n] = '\0';
+		if (!strncmp(tok, "fuse_", 5))
+			memmove(tok, tok + 5, n - 4);
+		bool is_init = !strcmp(tok, "init") || !strcmp(tok, "26");
+
+		if (neg)
+			not_init |= is_init;
+		else {
+			positive = true;
+			init |= is_init;
+		}
+	}
+	return !not_init && (!positive || init);
+}
+
 int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsigned flags,
 		   char *err, size_t errlen)
 {
@@ -26,13 +64,15 @@ int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsig
 
 	memset(e, 0, sizeof *e);
 	e->path = path;
-	e->err = err;
-	e->errlen = errlen;
+	e->err = e->errbuf;
+	e->errlen = sizeof e->errbuf;
 	e->filter.pass = UINT64_MAX;
 	if (ops) {
 		ret = fp_trace_filter_parse(ops, &e->filter, err, errlen);
 		if (ret)
 			return ret;
+		if (!ops_select_init(ops))
+			e->filter.pass &= ~(1ull << FUSE_INIT);
 		e->filtered = true;
 	}
 	ret = fp_reader_open(&e->r, path, 0, err, errlen);
@@ -55,7 +95,8 @@ int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsig
 		e->paths = an_paths_new(NULL, NULL);
 		if (!e->paths) {
 			an_engine_close(e);
-			return an_engine_fail(e, -ENOMEM, "out of memory");
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
 		}
 	}
 	return 0;

@@ -88,12 +88,13 @@ struct an_engine {
 
 	struct an_consumer c[AN_MAX_CONSUMERS];
 	int nc;
-	char *err;
-	size_t errlen;
+	char *err;                      /* = errbuf: the engine's own, so it outlives */
+	size_t errlen;                  /* whatever frame opened it */
+	char errbuf[FP_TRACE_ERRBUF_SIZE];
 };
 
 /* Open a trace.  ops: an --op filter spec (trace.h syntax) or NULL.
- * Returns 0 or -errno with the reason in err. */
+ * Returns 0 or -errno with the reason in err.  Later errors are in e->err. */
 int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsigned flags,
 		   char *err, size_t errlen);
 

@@ -382,12 +382,16 @@ static void human_groups(struct an_out *o, struct an_table *t)
 		unsigned end = c;
 		int span = 0, len;
 
-		while (end < t->ncols && (g ? t->cols[end].group && !strcmp(t->cols[end].group, g)
-					   : !t->cols[end].group)) {
+		if (t->cols[c].machine) {
+			c++;
+			continue;
+		}
+		while (end < t->ncols && !t->cols[end].machine &&
+		       (g ? t->cols[end].group && !strcmp(t->cols[end].group, g) : !t->cols[end].group)) {
 			span += t->width[end] + (end ? 2 : 0);
 			end++;
 		}
-		if (!g && end == t->ncols) {
+		if (!g && (end == t->ncols || t->cols[end].machine)) {
 			break;          /* no trailing blanks */
 		} else if (!g) {
 			fprintf(o->f, "%*s", span, "");
@@ -424,6 +428,8 @@ static void human_header(struct an_out *o, struct an_table *t)
 	for (unsigned c = 0; c < t->ncols; c++) {
 		int w = t->width[c];
 
+		if (t->cols[c].machine)
+			continue;
 		if (t->cols[c].kind == AN_K_STR && c + 1 == t->ncols)
 			fprintf(o->f, "%s%s", c ? "  " : "", t->cols[c].title);
 		else if (t->cols[c].kind == AN_K_STR)
@@ -442,6 +448,8 @@ static void human_rows(struct an_out *o, struct an_table *t)
 		for (unsigned c = 0; c < t->ncols; c++) {
 			int pad;
 
+			if (t->cols[c].machine)
+				continue;
 			an_fmt_cell(buf, sizeof buf, &t->cols[c], cell(t, r, c));
 			pad = t->width[c] - text_width(buf);
 			if (pad < 0)

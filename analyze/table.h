@@ -38,6 +38,7 @@ struct an_col {
 	uint8_t kind;               /* enum an_kind */
 	const char *group;          /* human: a heading over consecutive columns
 				       with the same group, NULL = none */
+	uint8_t machine;            /* only in --json / --csv (too wide for people) */
 };
 
 struct an_cell {

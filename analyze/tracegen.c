@@ -3,7 +3,8 @@
  * writer (trace/trace.h), and writes what an exact analysis must find.
  *
  *   fuseanalyze-tracegen [-n N] [--seed S] [--workload mix|paths]
- *                        [--pending K] [--slow OP=FACTOR] [-s SNAPLEN]
+ *                        [--pending K] [--slow OP=FACTOR] [--err-pct OP=PCT]
+ *                        [-s SNAPLEN]
  *                        [--workers W] [--no-init] [--expect FILE.json] OUT
  *
  * OUT is sqlite, or pcap when it ends in .pcap.
@@ -12,7 +13,8 @@
  *         workers, log-normal backend times with a heavy tail, errors for a
  *         fixed share of LOOKUP/OPEN/UNLINK/GETXATTR/RMDIR, READ/WRITE data
  *         of 0-128 KiB; K of them (--pending) never answered.  --slow
- *         multiplies one opcode's backend time.  --expect: per opcode count,
+ *         multiplies one opcode's backend time, --err-pct sets the share of
+ *         one opcode's replies that fail (its usual errno, else EIO).  --expect: per opcode count,
  *         errors by errno name, data/request/reply bytes, pending, and exact
  *         nearest-rank quantiles of total/backend/overhead (computed by
  *         sorting), plus the pending uniques.
@@ -226,6 +228,8 @@ static void note_exp(uint32_t op, uint32_t req_len, uint32_t rep_len, int32_t er
 		e->errors++;
 		e->errnos[-error]++;
 	}
+	if (!tm->t_written)
+		return;                 /* no reply by design (FORGET): no latency */
 	if (e->nt == e->cap) {
 		e->cap = e->cap ? e->cap * 2 : 1024;
 		e->total = realloc(e->total, e->cap * sizeof *e->total);
@@ -327,6 +331,9 @@ static const struct opmix mix[] = {
 	{ FUSE_STATFS, 5, 30, 0, 0 },
 };
 
+static uint32_t err_op = UINT32_MAX;     /* --err-pct OP=PCT */
+static unsigned err_pct_override;
+
 static void gen_mix(uint64_t n, unsigned pending_k, uint32_t slow_op, double slow_factor,
 		    bool with_init)
 {
@@ -367,8 +374,12 @@ static void gen_mix(uint64_t n, unsigned pending_k, uint32_t slow_op, double slo
 		tm.t_sent = t + 1 * US + rnd() % (4 * US);
 		tm.t_reply = tm.t_sent + (uint64_t)be + 1;
 		tm.t_written = tm.t_reply + 500 + rnd() % (2 * US);
-		if (m->err_pct && rnd() % 100 < m->err_pct)
-			error = m->err;
+		{
+			unsigned pct = m->op == err_op ? err_pct_override : m->err_pct;
+
+			if (pct && rnd() % 100 < pct)
+				error = m->err ? m->err : -EIO;
+		}
 
 		switch (m->op) {
 		case FUSE_LOOKUP:
@@ -690,6 +701,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "no-init", no_argument, NULL, 'I' },
 		{ "expect", required_argument, NULL, 'e' },
+		{ "err-pct", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *workload = "mix", *expect = NULL, *out;
@@ -713,8 +725,10 @@ int main(int argc, char **argv)
 		case 'w': nworkers = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		case 'I': with_init = false; break;
 		case 'e': expect = optarg; break;
+		case 'E':
 		case 'L': {
 			char *eq = strchr(optarg, '=');
+			uint32_t found = UINT32_MAX;
 			const struct fuse_op *op;
 
 			if (!eq)
@@ -722,12 +736,18 @@ int main(int argc, char **argv)
 			*eq = '\0';
 			for (size_t i = 0; (op = fuse_op_at(i)); i++)
 				if (!strcasecmp(op->name, optarg))
-					slow_op = op->opcode;
-			if (slow_op == UINT32_MAX) {
-				fprintf(stderr, "tracegen: --slow: unknown opcode %s\n", optarg);
+					found = op->opcode;
+			if (found == UINT32_MAX) {
+				fprintf(stderr, "tracegen: unknown opcode %s\n", optarg);
 				return 2;
 			}
-			slow_factor = strtod(eq + 1, NULL);
+			if (ch == 'E') {
+				err_op = found;
+				err_pct_override = (unsigned)strtoul(eq + 1, NULL, 10);
+			} else {
+				slow_op = found;
+				slow_factor = strtod(eq + 1, NULL);
+			}
 			break;
 		}
 		default: usage();

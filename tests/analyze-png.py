@@ -5,6 +5,10 @@
                                               share of non-background pixels
   analyze-png.py crop FILE.png X Y W H OUT  -> a cropped copy (for looking at it)
   analyze-png.py diff A.png B.png           -> JSON: share of pixels that differ
+  analyze-png.py colour FILE.png RRGGBB TOL -> JSON: share of pixels within TOL of the colour
+  analyze-png.py check SHOT.png HIDDEN.png RRGGBB:TOL...
+                                            -> JSON: stats of SHOT, share of pixels that
+                                               differ from HIDDEN, share of each colour
 
 Handles what Chromium writes: 8-bit RGB or RGBA, non-interlaced, filters 0-4.
 """
@@ -38,6 +42,11 @@ def read_png(path):
     for y in range(h):
         f = raw[y * (stride + 1)]
         line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        if f == 0:
+            rows.append(bytes(line)); prev = line; continue
+        if f == 2:                  # "up", the common case: no dependency within a row
+            line = bytearray((a + b) & 255 for a, b in zip(line, prev))
+            rows.append(bytes(line)); prev = line; continue
         for i in range(stride):
             a = line[i - bpp] if i >= bpp else 0
             b = prev[i]
@@ -111,6 +120,35 @@ def main(argv):
                 n += 1
                 d += ra[i * a[2]:i * a[2] + 3] != rb[i * b[2]:i * b[2] + 3]
         print(json.dumps({'pixels': n, 'differ': round(d / n, 4) if n else 0}))
+    elif argv[1] == 'check':
+        a, b = read_png(argv[2]), read_png(argv[3])
+        out = {'page': stats(a, 0, 0, a[0], a[1])}
+        n = d = 0
+        for ra, rb in zip(a[3], b[3]):
+            n += len(ra) // a[2]
+            d += sum(1 for i in range(0, min(len(ra), len(rb)), a[2]) if ra[i:i + 3] != rb[i:i + 3])
+        out['differ'] = round(d / n, 4) if n else 0
+        for spec in argv[4:]:
+            hexc, tol = spec.split(':')
+            want, tol = bytes.fromhex(hexc), int(tol)
+            hit = 0
+            for r in a[3]:
+                for i in range(0, len(r), a[2]):
+                    hit += (abs(r[i] - want[0]) <= tol and abs(r[i + 1] - want[1]) <= tol
+                            and abs(r[i + 2] - want[2]) <= tol)
+            out[hexc] = round(hit / n, 5) if n else 0
+        print(json.dumps(out))
+    elif argv[1] == 'colour':
+        W, H, bpp, rows = read_png(argv[2])
+        want = bytes.fromhex(argv[3])
+        tol = int(argv[4])
+        n = hit = 0
+        for r in rows:
+            for i in range(0, len(r), bpp):
+                n += 1
+                hit += (abs(r[i] - want[0]) <= tol and abs(r[i + 1] - want[1]) <= tol
+                        and abs(r[i + 2] - want[2]) <= tol)
+        print(json.dumps({'pixels': n, 'share': round(hit / n, 5) if n else 0}))
     else:
         raise SystemExit(__doc__)
 
