@@ -596,6 +596,8 @@ int cmd_report(const struct an_args *a)
 	if (f != stdout && fclose(f) && !ret)
 		ret = an_error("%s: %s", a->output, strerror(errno));
 out:
+	/* the engine first: closing hands its nodes' statistics to top */
+	an_engine_close(&e);
 	for (size_t i = 0; i < ev.n; i++)
 		free(ev.v[i].text);
 	free(ev.v);
@@ -604,6 +606,5 @@ out:
 	an_slow_free(&slow);
 	an_top_free(&top);
 	an_stats_free(&s);
-	an_engine_close(&e);
 	return ret;
 }

@@ -38,8 +38,9 @@ int cmd_top(const struct an_args *a)
 			    (unsigned long long)top.dropped_max, a->by ? a->by : "ops");
 	ret = an_finish(&o);
 out:
+	/* the engine first: closing hands its nodes' statistics to top */
+	an_engine_close(&e);
 	an_table_free(t);
 	an_top_free(&top);
-	an_engine_close(&e);
 	return ret;
 }
