@@ -197,7 +197,7 @@ static int do_interrupt(struct fp_session *s, struct fp_req *req)
 	return FP_NOREPLY;
 }
 
-static void comm_of(uint32_t pid, char *buf, size_t n)
+void fp_comm_of(uint32_t pid, char *buf, size_t n)
 {
 	char path[64];
 	ssize_t r = -1;
@@ -259,7 +259,7 @@ void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 	unsigned long long lat = (t_done - t_read) / 1000u;
 
 	if (pid) {
-		comm_of(pid, comm, sizeof comm);
+		fp_comm_of(pid, comm, sizeof comm);
 		fprintf(stderr, "[%4llu.%06llu] %s uid=%u pid=%u(%s) -> %s (%lluus)\n",
 			sec, usec, reqtxt, uid, pid, comm, reptxt, lat);
 	} else {
