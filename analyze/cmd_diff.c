@@ -38,17 +38,12 @@ struct side {
 
 static int load(struct side *sd, const char *path, const struct an_args *a)
 {
-	struct an_consumer c;
+	char err[FP_TRACE_ERRBUF_SIZE];
+	int ret = an_stats_pass(&sd->e, &sd->s, path, a->ops, err, sizeof err);
 
-	if (an_open(&sd->e, path, a, AN_UNORDERED))
-		return AN_EXIT_ERROR;
-	sd->open = true;
-	an_stats_init(&sd->s);
-	sd->init = true;
-	c = an_stats_consumer(&sd->s);
-	an_engine_add(&sd->e, &c);
-	if (an_engine_run(&sd->e))
-		return an_error("%s", sd->e.err);
+	sd->open = sd->init = true;
+	if (ret)
+		return an_error("%s", err);
 	if (!sd->e.n_exchanges)
 		return an_error("%s: the trace holds no requests; nothing to compare", path);
 	return 0;

@@ -115,20 +115,14 @@ int an_summary_tables(const struct an_stats *s, struct an_table **ops, struct an
 int cmd_summary(const struct an_args *a)
 {
 	struct an_table *ops = NULL, *errs = NULL;
-	struct an_consumer c;
+	char err[FP_TRACE_ERRBUF_SIZE];
 	struct an_engine e;
 	struct an_stats s;
 	struct an_out o;
 	int ret;
 
-	if (an_open(&e, a->pos[0], a, AN_UNORDERED))
-		return AN_EXIT_ERROR;
-	an_stats_init(&s);
-	c = an_stats_consumer(&s);
-	an_engine_add(&e, &c);
-	ret = an_engine_run(&e);
-	if (ret) {
-		ret = an_error("%s", e.err);
+	if (an_stats_pass(&e, &s, a->pos[0], a->ops, err, sizeof err)) {
+		ret = an_error("%s", err);
 		goto out;
 	}
 	if (an_summary_tables(&s, &ops, &errs)) {

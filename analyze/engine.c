@@ -90,6 +90,7 @@ int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsig
 			an_engine_close(e);
 			return ret;
 		}
+		e->scan_others = true;
 	}
 	if (flags & AN_PATHS) {
 		e->paths = an_paths_new(NULL, NULL);
@@ -192,7 +193,55 @@ static int run_scan(struct an_engine *e)
 			return ret;
 	if (ret < 0)
 		return ret;
+	if (!e->scan_others)
+		return 0;
 	return an_scan_others(e->scan, &e->n_notify, &e->n_events, &e->t_max, e->err, e->errlen);
+}
+
+int an_engine_partition(struct an_engine *e, unsigned part, unsigned nparts)
+{
+	int64_t lo, hi, span;
+	int ret;
+
+	if (!e->scan || !nparts || part >= nparts)
+		return -ENOTSUP;
+	ret = an_scan_rowids(e->scan, &lo, &hi, e->err, e->errlen);
+	if (ret)
+		return ret;
+	span = (hi - lo + (int64_t)nparts - 1) / (int64_t)nparts;
+	an_scan_close(e->scan);
+	e->scan = NULL;
+	ret = an_scan_open_range(&e->scan, e->path, part ? lo + span * part : INT64_MIN,
+				 part + 1 < nparts ? lo + span * (part + 1) : INT64_MAX,
+				 e->err, e->errlen);
+	e->scan_others = part == 0;
+	return ret;
+}
+
+int an_scan_rowids_of(struct an_engine *e, int64_t *lo, int64_t *hi)
+{
+	return e->scan ? an_scan_rowids(e->scan, lo, hi, e->err, e->errlen) : -ENOTSUP;
+}
+
+void an_engine_absorb(struct an_engine *e, const struct an_engine *p)
+{
+	e->n_exchanges += p->n_exchanges;
+	e->n_notify += p->n_notify;
+	e->n_events += p->n_events;
+	e->n_pending += p->n_pending;
+	e->n_unpaired += p->n_unpaired;
+	e->n_bad_time += p->n_bad_time;
+	e->n_selected += p->n_selected;
+	if (p->n_exchanges && p->t0 && (!e->t0 || p->t0 < e->t0))
+		e->t0 = p->t0;
+	if (p->t_max > e->t_max)
+		e->t_max = p->t_max;
+	if (!e->have_init && p->have_init) {
+		e->have_init = true;
+		e->wp = p->wp;
+		e->proto_major = p->proto_major;
+	}
+	e->t_end = e->ses->end_mono_ns > e->t_max ? e->ses->end_mono_ns : e->t_max;
 }
 
 int an_engine_run(struct an_engine *e)

@@ -76,6 +76,7 @@ struct an_engine {
 	bool filtered;
 	struct an_paths *paths;         /* with AN_PATHS */
 	struct an_scan *scan;           /* with AN_UNORDERED on a sqlite trace */
+	bool scan_others;               /* this scan also counts notifications/events */
 
 	uint64_t t0;                    /* time origin: session start, else first record */
 	uint64_t t_end;                 /* session end, else the last timestamp seen */
@@ -99,6 +100,19 @@ int an_engine_open(struct an_engine *e, const char *path, const char *ops, unsig
 		   char *err, size_t errlen);
 
 void an_engine_add(struct an_engine *e, const struct an_consumer *c);
+
+/* Split an AN_UNORDERED sqlite pass into nparts engines over rowid ranges:
+ * each of nparts engines opened on the same trace calls this with its
+ * part (0 .. nparts-1) before an_engine_run; part 0 also counts the
+ * notifications and events.  -ENOTSUP if this engine has no column scan
+ * (pcap, or not AN_UNORDERED). */
+int an_engine_partition(struct an_engine *e, unsigned part, unsigned nparts);
+
+/* The rowid range of a column-scanned trace; -ENOTSUP without a scan. */
+int an_scan_rowids_of(struct an_engine *e, int64_t *lo, int64_t *hi);
+
+/* Fold a partition's counters and time range into e (after both ran). */
+void an_engine_absorb(struct an_engine *e, const struct an_engine *part);
 
 /* The pass.  Returns 0 or -errno with err (corrupt record, ENOMEM, a
  * consumer's failure). */

@@ -2,6 +2,7 @@
  * table (like git's) names each subcommand, its options and its help. */
 #include <errno.h>
 #include <getopt.h>
+#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,6 +298,11 @@ int main(int argc, char **argv)
 {
 	const struct an_cmd *c = NULL;
 	struct an_args a;
+
+	/* sqlite's allocation statistics take a global mutex on every malloc,
+	 * which the parallel scan (pass.c) would fight over; nothing here
+	 * reads them.  Must come before sqlite initialises. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 
 	if (argc < 2) {
 		usage(stderr);

@@ -10,10 +10,13 @@ struct an_scan {
 	sqlite3 *db;
 	sqlite3_stmt *q;
 	const char *path;
+	uint64_t row;
 };
 
-enum { S_UNIQUE, S_OP, S_NODE, S_UID, S_GID, S_PID, S_WORKER, S_READ, S_SENT, S_REPLY,
-       S_WRITTEN, S_ERROR, S_FLAGS, S_REQ_LEN, S_REPLY_LEN, S_ID };
+/* Only what statistics read: each selected column costs sqlite time on
+ * every row, whether we fetch it or not (unique, nodeid, uid, gid, pid,
+ * worker stay 0/-1). */
+enum { S_OP, S_READ, S_SENT, S_REPLY, S_WRITTEN, S_ERROR, S_FLAGS, S_REQ_LEN, S_REPLY_LEN };
 
 static int fail(struct an_scan *s, const char *what, char *err, size_t errlen)
 {
@@ -25,6 +28,12 @@ static int fail(struct an_scan *s, const char *what, char *err, size_t errlen)
 }
 
 int an_scan_open(struct an_scan **sp, const char *path, char *err, size_t errlen)
+{
+	return an_scan_open_range(sp, path, INT64_MIN, INT64_MAX, err, errlen);
+}
+
+int an_scan_open_range(struct an_scan **sp, const char *path, int64_t lo, int64_t hi,
+		       char *err, size_t errlen)
 {
 	struct an_scan *s = calloc(1, sizeof *s);
 	int ret;
@@ -43,12 +52,14 @@ int an_scan_open(struct an_scan **sp, const char *path, char *err, size_t errlen
 	 * a 10 GB trace look like a 10 GB process; read() costs ~10% more */
 	sqlite3_exec(s->db, "PRAGMA mmap_size = 0", NULL, NULL, NULL);
 	if (sqlite3_prepare_v2(s->db,
-			       "SELECT unique_id, op, nodeid, uid, gid, pid, worker, t_read, t_sent,"
-			       " t_reply, t_written, error, flags, req_len, reply_len, id"
-			       " FROM requests", -1, &s->q, NULL)) {
+			       "SELECT op, t_read, t_sent, t_reply, t_written, error, flags, req_len,"
+			       " reply_len FROM requests WHERE rowid >= ?1 AND rowid < ?2", -1,
+			       &s->q, NULL)) {
 		ret = fail(s, "query", err, errlen);
 		goto fail;
 	}
+	sqlite3_bind_int64(s->q, 1, lo);
+	sqlite3_bind_int64(s->q, 2, hi);
 	*sp = s;
 	return 0;
 fail:
@@ -67,14 +78,9 @@ int an_scan_next(struct an_scan *s, struct fp_trace_exchange *x, char *err, size
 	if (rc != SQLITE_ROW)
 		return fail(s, "reading", err, errlen);
 	memset(x, 0, sizeof *x);
-	x->unique = (uint64_t)sqlite3_column_int64(q, S_UNIQUE);
+	s->row++;
+	x->worker = -1;
 	x->opcode = (uint32_t)sqlite3_column_int64(q, S_OP);
-	x->nodeid = (uint64_t)sqlite3_column_int64(q, S_NODE);
-	x->uid = (uint32_t)sqlite3_column_int64(q, S_UID);
-	x->gid = (uint32_t)sqlite3_column_int64(q, S_GID);
-	x->pid = (uint32_t)sqlite3_column_int64(q, S_PID);
-	x->worker = sqlite3_column_type(q, S_WORKER) == SQLITE_NULL ? -1
-		    : (int32_t)sqlite3_column_int64(q, S_WORKER);
 	x->t_read = (uint64_t)sqlite3_column_int64(q, S_READ);
 	x->t_sent = (uint64_t)sqlite3_column_int64(q, S_SENT);
 	x->t_reply = (uint64_t)sqlite3_column_int64(q, S_REPLY);
@@ -84,13 +90,29 @@ int an_scan_next(struct an_scan *s, struct fp_trace_exchange *x, char *err, size
 	req_len = sqlite3_column_int64(q, S_REQ_LEN);
 	reply_len = sqlite3_column_int64(q, S_REPLY_LEN);
 	if (req_len < 0 || req_len > UINT32_MAX || reply_len < 0 || reply_len > UINT32_MAX) {
-		snprintf(err, errlen, "%s: requests row %lld: length out of range", s->path,
-			 (long long)sqlite3_column_int64(q, S_ID));
+		snprintf(err, errlen, "%s: requests row (the %lluth scanned): length out of range",
+			 s->path, (unsigned long long)s->row);
 		return -EINVAL;
 	}
 	x->req_len = (uint32_t)req_len;
 	x->reply_len = (uint32_t)reply_len;
 	return 1;
+}
+
+int an_scan_rowids(struct an_scan *s, int64_t *lo, int64_t *hi, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT min(rowid), max(rowid) FROM requests", -1, &st, NULL))
+		return fail(s, "query", err, errlen);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*lo = sqlite3_column_int64(st, 0);
+		*hi = sqlite3_column_type(st, 1) == SQLITE_NULL ? *lo : sqlite3_column_int64(st, 1) + 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : fail(s, "query", err, errlen);
 }
 
 static int count_max(struct an_scan *s, const char *sql, uint64_t *n, uint64_t *t_max,

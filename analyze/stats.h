@@ -45,6 +45,17 @@ static inline unsigned an_stats_slot(uint32_t opcode)
  * Returns how many were written to order[AN_NOPS]. */
 unsigned an_stats_order(const struct an_stats *s, unsigned order[AN_NOPS]);
 
+/* d += s (per-opcode slots and histograms), then an_stats_finish(d). */
+int an_stats_merge(struct an_stats *d, const struct an_stats *s);
+
+/* Open `path` into e (an_engine_open with AN_UNORDERED and the --op spec
+ * ops) and run the statistics pass into s (initialised here), in parallel
+ * rowid partitions for sqlite traces (FUSEANALYZE_THREADS overrides the CPU
+ * count).  Returns 0 or -errno with err.  Either way the caller frees s
+ * and closes e afterwards. */
+int an_stats_pass(struct an_engine *e, struct an_stats *s, const char *path, const char *ops,
+		  char *err, size_t errlen);
+
 /* A consumer feeding s. */
 struct an_consumer an_stats_consumer(struct an_stats *s);
 
