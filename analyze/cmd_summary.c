@@ -1,6 +1,7 @@
 /* \summary: fuseanalyze summary: per opcode counts, errors, bytes and
  * latency quantiles, then errors by errno. */
 #include <errno.h>
+#include <string.h>
 #include "cmd.h"
 #include "format.h"
 
@@ -61,7 +62,10 @@ static int op_row(struct an_table *t, const char *name, const struct an_opstat *
 	an_cell_int(t, (size_t)r, C_COUNT, (int64_t)o->count);
 	an_cell_int(t, (size_t)r, C_ERRORS, (int64_t)o->errors);
 	an_cell_int(t, (size_t)r, C_PENDING, (int64_t)o->pending);
-	an_cell_int(t, (size_t)r, C_DATA, (int64_t)o->data);
+	/* "-" for opcodes that never carry READ/WRITE payload */
+	if (o->data || !fuse_op_get(o->opcode) || fuse_op_get(o->opcode)->data == FUSE_D_WRITE ||
+	    fuse_op_get(o->opcode)->reply == FUSE_R_DATA || !strcmp(name, "(all)"))
+		an_cell_int(t, (size_t)r, C_DATA, (int64_t)o->data);
 	quant(t, (size_t)r, C_P50, &o->total, 0.50);
 	quant(t, (size_t)r, C_P90, &o->total, 0.90);
 	quant(t, (size_t)r, C_P99, &o->total, 0.99);

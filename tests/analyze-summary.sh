@@ -30,7 +30,8 @@ for op, e in exp["ops"].items():
     if not r:
         bad.append(f"{op}: missing"); continue
     for k in ("count", "errors", "pending", "data_bytes", "request_bytes", "reply_bytes"):
-        if r[k] != e[k]:
+        # data_bytes is null for opcodes that never move READ/WRITE payload
+        if (r[k] if r[k] is not None or k != "data_bytes" else 0) != e[k]:
             bad.append(f"{op}.{k}: {r[k]} != {e[k]}")
     for kind, cols in (("total", ("p50", "p90", "p99", "p99.9", "max")),
                        ("backend", ("p50", "p99")), ("overhead", ("p50", "p99"))):
