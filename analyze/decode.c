@@ -128,7 +128,7 @@ bool an_decode_init_reply(const void *msg, uint32_t len, struct fuse_wire_params
 	if (!cur_copy(&c, &oh, sizeof oh, sizeof oh) || oh.error)
 		return false;
 	n = cur_left(&c) < sizeof io ? cur_left(&c) : sizeof io;
-	if (n < 12 || !cur_copy(&c, &io, sizeof io, n))
+	if (n < 12 || !cur_copy(&c, &io, sizeof io, n) || io.major != FUSE_KERNEL_VERSION)
 		return false;
 	wp->minor = io.minor;
 	wp->flags = io.flags;

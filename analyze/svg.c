@@ -17,6 +17,17 @@
 void html_esc(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
+		if ((unsigned char)*s >= 0x80) {     /* the page says UTF-8: keep it so */
+			size_t n = an_utf8_len((const unsigned char *)s);
+
+			if (!n) {
+				fputs("\xef\xbf\xbd", f);
+			} else {
+				fwrite(s, 1, n, f);
+				s += n - 1;
+			}
+			continue;
+		}
 		switch (*s) {
 		case '<': fputs("&lt;", f); break;
 		case '>': fputs("&gt;", f); break;

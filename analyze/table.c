@@ -205,10 +205,50 @@ static int text_width(const char *s)
 
 /* ---- JSON and CSV ------------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if it is not one
+ * (stray continuation, overlong form, surrogate, beyond U+10FFFF, cut). */
+size_t an_utf8_len(const unsigned char *p)
+{
+	size_t n;
+	uint32_t c;
+
+	if (*p < 0x80)
+		return 1;
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2, c = *p & 0x1f;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3, c = *p & 0x0f;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4, c = *p & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* JSON must be UTF-8: names in traces are whatever bytes a program used,
+ * so invalid sequences become U+FFFD. */
 void an_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p >= 0x80) {
+			size_t n = an_utf8_len(p);
+
+			if (!n) {
+				fputs("\ufffd", f);
+			} else {
+				fwrite(p, 1, n, f);
+				p += n - 1;
+			}
+			continue;
+		}
 		switch (*p) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;

@@ -109,7 +109,11 @@ void an_fmt_rate(char *buf, size_t n, double per_s);
 /* The human text of a cell. */
 void an_fmt_cell(char *buf, size_t n, const struct an_col *c, const struct an_cell *cell);
 
-/* Write s as a JSON string literal (with quotes). */
+/* Write s as a JSON string literal (with quotes); invalid UTF-8 becomes
+ * U+FFFD. */
 void an_json_str(FILE *f, const char *s);
+
+/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid. */
+size_t an_utf8_len(const unsigned char *p);
 
 #endif

@@ -2,7 +2,7 @@
  * content for fuseanalyze's tests and benchmark, through the real trace
  * writer (trace/trace.h), and writes what an exact analysis must find.
  *
- *   fuseanalyze-tracegen [-n N] [--seed S] [--workload mix|paths]
+ *   fuseanalyze-tracegen [-n N] [--seed S] [--workload mix|paths|garbage]
  *                        [--pending K] [--slow OP=FACTOR] [--err-pct OP=PCT]
  *                        [-s SNAPLEN]
  *                        [--workers W] [--no-init] [--expect FILE.json] OUT
@@ -21,6 +21,7 @@
  * paths:  a scripted rename/unlink/forget/exchange/link/READDIRPLUS story
  *         with GETATTR probes; --expect maps each probe's unique to the path
  *         it must be shown with.
+ * garbage: N exchanges of random opcodes and bytes (see gen_garbage).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -681,11 +682,63 @@ static void gen_paths(const char *expect, bool with_init)
 	fclose(pexp);
 }
 
+/* ---- garbage workload ---------------------------------------------------------------------- */
+
+/* Exchanges a broken or hostile daemon/kernel pair could leave in a trace:
+ * random opcodes (known, unknown, CUSE), random bytes behind headers that
+ * sometimes claim the right length, names without NULs, entry replies
+ * naming random nodes, timestamps out of order.  Analysis must survive
+ * all of it (the corrupt test runs every command on it under ASan). */
+static void gen_garbage(uint64_t n)
+{
+	uint64_t t = fp_trace_now();
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t op = rnd() % 10 == 0 ? (uint32_t)(rnd() % 5000) : (uint32_t)(rnd() % 56);
+		uint32_t rl = (uint32_t)(rnd() % 400), pl = (uint32_t)(rnd() % 400);
+		uint64_t u = next_unique;
+		struct timing tm;
+		uint32_t flags = (uint32_t)(rnd() & 0x1ff) & ~FP_TRACE_F_UNPAIRED;
+
+		next_unique += 2;
+		for (uint32_t k = 0; k < rl; k++)
+			reqbuf[k] = (uint8_t)rnd();
+		for (uint32_t k = 0; k < pl; k++)
+			repbuf[k] = (uint8_t)rnd();
+		if (rnd() % 2 && rl >= 40) {
+			struct fuse_in_header h = { .len = rl, .opcode = op, .unique = u,
+						    .nodeid = rnd() % 20 };
+
+			memcpy(reqbuf, &h, sizeof h);
+		}
+		if (rnd() % 2 && pl >= 16) {
+			struct fuse_out_header h = { .len = pl, .error = rnd() % 3 ? 0 : -(int32_t)(rnd() % 600),
+						     .unique = u };
+
+			memcpy(repbuf, &h, sizeof h);
+			if (pl >= 16 + 8 && rnd() % 2) {
+				uint64_t node = 1 + rnd() % 30;    /* an entry reply's nodeid */
+
+				memcpy(repbuf + 16, &node, 8);
+			}
+		}
+		t += rnd() % 5000;
+		tm.t_read = t;
+		tm.t_sent = rnd() % 4 ? t + rnd() % 3000 : 0;
+		tm.t_reply = rnd() % 4 ? t + rnd() % 6000 : 0;
+		tm.t_written = rnd() % 5 ? t + rnd() % 9000 : (rnd() % 2 ? 0 : t - rnd() % 1000);
+		if (flags & (FP_TRACE_F_NOREPLY | FP_TRACE_F_PENDING))
+			pl = 0;
+		emit(op, u, rnd() % 20, rl, pl, rnd() % 3 ? 0 : -(int32_t)(rnd() % 140), &tm,
+		     (int)(rnd() % 5) - 1, flags);
+	}
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: fuseanalyze-tracegen [-n N] [--seed S] [--workload mix|paths] "
+	fprintf(stderr, "usage: fuseanalyze-tracegen [-n N] [--seed S] [--workload mix|paths|garbage] "
 		"[--pending K] [--slow OP=FACTOR] [-s SNAPLEN] [--workers W] [--no-init] "
 		"[--expect FILE] OUT\n");
 	exit(2);
@@ -777,6 +830,8 @@ int main(int argc, char **argv)
 		gen_mix(n, pending, slow_op, slow_factor, with_init);
 	} else if (!strcmp(workload, "paths")) {
 		gen_paths(expect, with_init);
+	} else if (!strcmp(workload, "garbage")) {
+		gen_garbage(n);
 	} else {
 		usage();
 	}

@@ -64,6 +64,26 @@ an_json none.json
 an_run diff norequests.pcap good.db 2> err.txt
 [ "$AN_RC" = 2 ] && grep -q "no requests" err.txt || an_fail "diff with an empty trace: rc $AN_RC"
 
+# a valid trace full of garbage messages (random opcodes and bytes, names
+# without NUL or UTF-8, replies naming random nodes, times out of order):
+# every command answers, and what it writes parses
+"$TRACEGEN" --workload garbage -n 4000 garbage.db
+an_run convert garbage.db garbage.pcap
+for f in garbage.db garbage.pcap; do
+  for c in summary top slow inflight timeline; do
+    an_run "$c" --json "$f" > out.json
+    [ "$AN_RC" = 0 ] || an_fail "$c on $f exited $AN_RC"
+    an_json out.json
+    an_run "$c" "$f" > /dev/null
+  done
+  an_run report "$f" -o g.html
+  an_run export "$f" --perfetto g.json
+  an_json g.json
+  an_run diff "$f" garbage.db > /dev/null
+  [ "$AN_RC" = 0 ] || an_fail "diff of garbage against itself exited $AN_RC"
+done
+an_log "garbage messages: every command answers with valid output"
+
 # usage errors
 for args in "" "nosuchcommand x" "summary" "summary a b" "slow -n 0 good.db" "summary --perfetto x good.db"; do
   # shellcheck disable=SC2086
