@@ -60,8 +60,8 @@ static const struct an_cmd commands[] = {
 	  "pcap, anything else sqlite; --to overrides).  Every record and the\n"
 	  "session description are kept.\n" },
 	{ "diff", cmd_diff, O_FORMAT | O_OPS | O_REGRESSION, 2, 2,
-	  "BASE NEW [--max-regression PCT] [--min-count N] [--min-latency-delta DUR]\n"
-	  "                 [--min-error-delta PP]",
+	  "BASE NEW [--max-regression PCT] [--min-count N]\n"
+	  "[--min-latency-delta DUR] [--min-error-delta PP]",
 	  "Compare two traces per opcode: count, error rate, p50 and p99 total\n"
 	  "latency, with changes, then a verdict.  An opcode regressed when, with\n"
 	  "at least --min-count requests (default 20) in both traces:\n"
@@ -74,13 +74,26 @@ static const struct an_cmd commands[] = {
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* A synopsis whose continuation lines line up under its first word. */
+static void synopsis(FILE *f, int indent, const char *s)
+{
+	for (; *s; s++) {
+		fputc(*s, f);
+		if (*s == '\n')
+			fprintf(f, "%*s", indent, "");
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fuseanalyze COMMAND [options] TRACE...\n\n"
 		"Answers from fuseproxy traces (sqlite -w or pcap --pcap, told apart by\n"
 		"their content).\n\ncommands:\n");
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].synopsis);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		fprintf(f, "  %-9s ", commands[i].name);
+		synopsis(f, 12, commands[i].synopsis);
+		fputc('\n', f);
+	}
 	fprintf(f, "\n"
 		"options of most commands:\n"
 		"  --json, --csv     machine-readable output instead of aligned tables\n"
@@ -95,7 +108,9 @@ static void usage(FILE *f)
 
 static void command_help(const struct an_cmd *c)
 {
-	printf("usage: fuseanalyze %s %s\n\n%s", c->name, c->synopsis, c->help);
+	printf("usage: fuseanalyze %s ", c->name);
+	synopsis(stdout, (int)strlen(c->name) + 20, c->synopsis);
+	printf("\n\n%s", c->help);
 	if (c->opts & O_FORMAT)
 		printf("\n  --json, --csv     machine-readable output\n");
 	if (c->opts & O_OPS)
@@ -290,7 +305,8 @@ static int parse_args(const struct an_cmd *c, int argc, char **argv, struct an_a
 	a->pos = argv + optind;
 	a->npos = argc - optind;
 	if (a->npos < c->min_pos || a->npos > c->max_pos)
-		return usage_error(c, "usage: fuseanalyze %s %s", c->name, c->synopsis);
+		return usage_error(c, "usage: fuseanalyze %s %.*s", c->name,
+				   (int)strcspn(c->synopsis, "\n"), c->synopsis);
 	return 0;
 }
 
