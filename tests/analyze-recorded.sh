@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # fuseanalyze on traces fuseproxy recorded (-w and --pcap at once) during a
-# known workload on a real mount: CREATE, MKDIR, RENAME, UNLINK counts, the
-# bytes written and the RMDIR ENOTEMPTY errors equal what the workload did;
-# the pcap says the same as the sqlite trace; the renamed and deleted files
-# show under their right paths; nothing is left in flight.  With the memfs
+# known workload on a real mount (a create/write/rename/unlink loop of N
+# files, failing rmdirs, fio writing and reading a fixed number of direct
+# 4 KiB blocks): CREATE, MKDIR, RENAME, UNLINK, WRITE and READ counts, the
+# bytes written and read and the RMDIR ENOTEMPTY errors equal what the
+# workload did; latency quantiles agree with an exact computation from the
+# trace's rows within the documented bound; the pcap says the same as the
+# sqlite trace; the renamed and deleted files show under their right
+# paths; nothing is left in flight.  With the memfs
 # test daemon (MEMFS), a trace of a backend slowed by --delay-ms diffs as a
 # regression naming LOOKUP, and a trace against itself as none.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [ -n "${FUSEANALYZE:-}" ] && [ -x "$FUSEANALYZE" ] || fp_skip "FUSEANALYZE not set"
-fp_require_cmd python3
+fp_require_cmd python3 fio
 
 A=$FUSEANALYZE
 N=40            # files created, written (1000 bytes each); half renamed, half deleted
@@ -41,6 +45,11 @@ for _ in range(r):
 for i in range(m):
     assert not os.path.exists(f"{mnt}/d/missing{i}")
 PY
+# fio: exactly 256 direct 4 KiB writes, then 100 direct 4 KiB random reads
+fio --name=w --filename="$mnt/fio.dat" --rw=write --bs=4k --size=1M --direct=1 \
+  --fallocate=none --ioengine=psync > "$FP_TMP/fio-w.log" 2>&1 || fp_fail "fio write failed"
+fio --name=r --filename="$mnt/fio.dat" --rw=randread --bs=4k --size=1M --direct=1 \
+  --number_ios=100 --ioengine=psync > "$FP_TMP/fio-r.log" 2>&1 || fp_fail "fio read failed"
 fp_stop "$mnt" umount || fp_fail "unmount failed"
 [ "$FP_STATUS" = 0 ] || fp_fail "fuseproxy exited $FP_STATUS"
 
@@ -56,11 +65,14 @@ errs = {(x["op"], x["errno"]): x["count"] for x in db["errors"]}
 def eq(what, got, want):
     if got != want:
         raise SystemExit(f"{what}: {got}, want {want}")
-eq("CREATE", ops["CREATE"]["count"], n + 1)
+eq("CREATE", ops["CREATE"]["count"], n + 2)          # + full/x + fio.dat
 eq("MKDIR", ops["MKDIR"]["count"], 2)
 eq("RENAME", ops.get("RENAME", {"count": 0})["count"] + ops.get("RENAME2", {"count": 0})["count"], n // 2)
 eq("UNLINK", ops["UNLINK"]["count"], n // 2)
-eq("WRITE data", ops["WRITE"]["data_bytes"], n * 1000)
+eq("WRITE", ops["WRITE"]["count"], n + 256)
+eq("WRITE data", ops["WRITE"]["data_bytes"], n * 1000 + 256 * 4096)
+eq("READ", ops["READ"]["count"], 100)
+eq("READ data", ops["READ"]["data_bytes"], 100 * 4096)
 eq("RMDIR", ops["RMDIR"]["count"], r)
 eq("RMDIR ENOTEMPTY", errs.get(("RMDIR", "ENOTEMPTY")), r)
 assert errs.get(("LOOKUP", "ENOENT"), 0) >= m, errs
@@ -73,6 +85,38 @@ for k, x in ops.items():
         eq(f"pcap {k}.{f}", pops[k][f], x[f])
 PY
 fp_log "summary matches the workload (sqlite and pcap)"
+
+# quantiles against an exact computation from the trace's own rows
+python3 - "$FP_TMP/t.db" "$FP_TMP/t.db.json" <<'PY' || fp_fail "quantiles outside the documented bound"
+import json, math, sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+got = {r["op"]: r for r in json.load(open(sys.argv[2]))["ops"]}
+bound = json.load(open(sys.argv[2]))["quantile_error_bound"]
+names = dict(db.execute("select op, name from opcodes"))
+lat = {}
+for op, total, backend in db.execute(
+        "select op, t_written - t_read, case when t_sent is not null and t_reply is not null"
+        " then t_reply - t_sent end from requests where reply_len is not null"
+        " and t_written is not null and t_written >= t_read"):
+    lat.setdefault(names[op], ([], []))
+    lat[names[op]][0].append(total)
+    if backend is not None:
+        lat[names[op]][1].append(backend)
+def q(v, p):
+    v = sorted(v)
+    return v[-1] if p >= 1 else v[max(1, math.ceil(p * len(v))) - 1]
+checked = 0
+for op, (tot, be) in lat.items():
+    for p, k in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p99.9"), (1, "max")):
+        want, have = q(tot, p), got[op][f"total_{k}_ns"]
+        assert abs(have - want) <= want * bound, (op, k, have, want)
+        checked += 1
+    if be:
+        want, have = q(be, 0.99), got[op]["backend_p99_ns"]
+        assert abs(have - want) <= want * bound, (op, "backend p99", have, want)
+assert checked >= 40, checked
+PY
+fp_log "quantiles within the bound of the exact ones"
 
 "$A" top -n 1000 --json "$FP_TMP/t.db" > "$FP_TMP/top.json"
 python3 - "$FP_TMP/top.json" "$N" <<'PY' || fp_fail "paths of the renamed/deleted files are wrong"
