@@ -55,7 +55,7 @@ int pt_opendir(struct pt_fs *fs, struct fp_req *req)
 	/* our own open file (own position), opened as the caller: EACCES as
 	 * for a local opendir */
 	pt_proc_path(p, pfd);
-	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = pt_openat_retry(fs, AT_FDCWD, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	err = fd < 0 ? -errno : 0;
 	pt_inode_put(fs, ino);
 	if (err)

@@ -9,6 +9,7 @@
  */
 #include <linux/fs.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -28,8 +29,7 @@ void pt_files_fini(struct pt_fs *fs)
 	for (uint32_t i = 1; i < hw; i++) {
 		struct pt_file *f = pt_slots_at(&fs->files, i);
 		if (f && f->in_use) {
-			close(f->fd);
-			atomic_fetch_sub(&fs->nfds, 1);
+			pt_fd_closed(fs, f->fd);
 			pt_dir_free(f->dir);
 			f->in_use = 0;
 		}
@@ -39,6 +39,7 @@ void pt_files_fini(struct pt_fs *fs)
 
 uint64_t pt_file_new(struct pt_fs *fs, int fd, uint64_t nodeid, struct pt_dir *dir, int *err)
 {
+	int fl = dir ? 0 : fcntl(fd, F_GETFL);
 	bool reused = false;
 	uint32_t idx = pt_slots_alloc(&fs->files, &reused);
 
@@ -52,8 +53,9 @@ uint64_t pt_file_new(struct pt_fs *fs, int fd, uint64_t nodeid, struct pt_dir *d
 	f->nodeid = nodeid;
 	f->dir = dir;
 	f->is_dir = dir != NULL;
+	f->direct = fl > 0 && (fl & O_DIRECT);
 	__atomic_store_n(&f->in_use, 1, __ATOMIC_RELEASE);
-	atomic_fetch_add(&fs->nfds, 1);
+	pt_fd_opened(fs);
 	return (uint64_t)f->gen << 32 | idx;
 }
 
@@ -73,8 +75,7 @@ void pt_file_free(struct pt_fs *fs, uint64_t fh)
 	if (!f)
 		return;
 	__atomic_store_n(&f->in_use, 0, __ATOMIC_RELEASE);
-	close(f->fd);
-	atomic_fetch_sub(&fs->nfds, 1);
+	pt_fd_closed(fs, f->fd);
 	pt_dir_free(f->dir);
 	f->dir = NULL;
 	f->fd = -1;
@@ -86,15 +87,16 @@ void pt_file_free(struct pt_fs *fs, uint64_t fh)
 /* Flags for our own open of the backing file. */
 static int backing_flags(struct pt_fs *fs, uint32_t kflags)
 {
-	int f = (int)kflags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW | O_DIRECT);
+	int f = (int)kflags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
 
-	/* O_DIRECT: the kernel already sends the app's direct I/O uncached;
-	 * ours would only demand aligned buffers the reply area cannot
-	 * promise. */
+	/* O_DIRECT stays: the app asked for I/O that bypasses caches, and gets
+	 * the source's alignment rules too (pt_read/pt_write bounce through an
+	 * aligned buffer when only the reply/request area is misaligned). */
 	if (fs->writeback) {
-		/* the kernel's write-back cache writes at offsets it picks and
-		 * reads to fill partial pages */
-		f &= ~O_APPEND;
+		/* the kernel's write-back cache writes at offsets it picks
+		 * (unaligned page tails, through any writable fh) and reads to
+		 * fill partial pages */
+		f &= ~(O_APPEND | O_DIRECT);
 		if ((f & O_ACCMODE) == O_WRONLY)
 			f = (f & ~O_ACCMODE) | O_RDWR;
 	}
@@ -112,16 +114,32 @@ static uint32_t fopen_flags(struct pt_fs *fs)
 	return f;
 }
 
-/* open(2) with the O_RDWR-for-writeback upgrade undone if it is refused. */
+/* open(2) of the backing file.  With the writeback cache a write-only open
+ * is upgraded to O_RDWR, because the kernel reads pages it only partly
+ * writes.  If the caller may not read the file, its write-only open decides
+ * the permission, and the read side is then added as root: the kernel uses
+ * it only to fill the page cache (the app itself cannot read through an
+ * O_WRONLY file). */
 static int open_backing(struct pt_fs *fs, int dirfd, const char *path, uint32_t kflags,
 			int extra, mode_t mode)
 {
 	int f = backing_flags(fs, kflags) | extra;
-	int fd = openat(dirfd, path, f, mode);
+	int fd = pt_openat_retry(fs, dirfd, path, f, mode);
 
 	if (fd < 0 && errno == EACCES && (f & O_ACCMODE) != ((int)kflags & O_ACCMODE)) {
 		f = (f & ~O_ACCMODE) | ((int)kflags & O_ACCMODE);
-		fd = openat(dirfd, path, f, mode);
+		fd = pt_openat_retry(fs, dirfd, path, f, mode);
+		if (fd < 0)
+			return fd;
+		char p[PT_PROC_FD_LEN];
+		pt_proc_path(p, fd);
+		uid_t saved = pt_cred_root_begin();
+		int rw = open(p, (f & ~(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE)) | O_RDWR);
+		pt_cred_root_end(saved);
+		if (rw >= 0) {
+			close(fd);
+			fd = rw;
+		}
 	}
 	return fd;
 }
@@ -249,16 +267,56 @@ out:
 
 /* ---- data ------------------------------------------------------------------ */
 
+#define DIO_ALIGN 4096
+
+/* A per-thread aligned buffer for O_DIRECT files when the request or reply
+ * area is not aligned (it follows the FUSE headers).  Freed at thread exit. */
+static pthread_key_t bounce_key;
+static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
+
+static void bounce_key_init(void)
+{
+	pthread_key_create(&bounce_key, free);
+}
+
+static void *bounce(size_t len)
+{
+	static __thread void *buf;
+	static __thread size_t cap;
+
+	if (len <= cap)
+		return buf;
+	pthread_once(&bounce_once, bounce_key_init);
+	size_t want = (len + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
+	void *n = NULL;
+	if (posix_memalign(&n, DIO_ALIGN, want))
+		return NULL;
+	free(buf);
+	buf = n;
+	cap = want;
+	pthread_setspecific(bounce_key, buf);
+	return buf;
+}
+
+static inline bool misaligned(const void *p)
+{
+	return (uintptr_t)p & (DIO_ALIGN - 1);
+}
+
 int pt_read(struct pt_fs *fs, struct fp_req *req)
 {
 	PT_ARG(req, struct fuse_read_in, in);
-	int fd = pt_fh_fd(fs, in.fh);
+	struct pt_file *f = pt_file_get(fs, in.fh);
 	size_t want = in.size < req->outcap ? in.size : req->outcap, got = 0;
+	char *dst = req->out;
 
-	if (fd < 0)
-		return fd;
+	if (!f)
+		return -EBADF;
+	int fd = f->fd;
+	if (f->direct && misaligned(dst) && !(dst = bounce(want)))
+		return -ENOMEM;
 	while (got < want) {
-		ssize_t n = pread(fd, (char *)req->out + got, want - got, (off_t)(in.offset + got));
+		ssize_t n = pread(fd, dst + got, want - got, (off_t)(in.offset + got));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -270,25 +328,37 @@ int pt_read(struct pt_fs *fs, struct fp_req *req)
 			break;
 		got += (size_t)n;
 	}
+	if (dst != req->out)
+		memcpy(req->out, dst, got);
 	return (int)got;
 }
 
 int pt_write(struct pt_fs *fs, struct fp_req *req)
 {
 	PT_ARG(req, struct fuse_write_in, in);
-	int fd = pt_fh_fd(fs, in.fh), err;
+	struct pt_file *f = pt_file_get(fs, in.fh);
 	size_t len = in.size < req->v.data_len ? in.size : req->v.data_len;
 	bool kill = in.write_flags & FUSE_WRITE_KILL_SUIDGID;
+	const void *src = req->v.data;
+	int err;
 
-	if (fd < 0)
-		return fd;
+	if (!f)
+		return -EBADF;
+	int fd = f->fd;
+	if (f->direct && len && misaligned(src)) {
+		void *b = bounce(len);
+		if (!b)
+			return -ENOMEM;
+		memcpy(b, src, len);
+		src = b;
+	}
 	/* HANDLE_KILLPRIV_V2: the flag means the writer lacks CAP_FSETID.
 	 * Writing with its fsuid makes the source drop S_ISUID/S_ISGID itself
 	 * (for free when the file has none); without the flag, write as root
 	 * so they survive. */
 	if ((err = pt_cred_apply(req, kill ? PT_CRED_FSID : PT_CRED_ROOT)))
 		return err;
-	ssize_t n = pwrite(fd, req->v.data, len, (off_t)in.offset);
+	ssize_t n = pwrite(fd, src, len, (off_t)in.offset);
 	if (n < 0)
 		return -errno;
 	if (kill && pt_cred_fsuid() == 0)
@@ -324,6 +394,7 @@ int pt_release(struct pt_fs *fs, struct fp_req *req)
 		return -EBADF;
 	if (in.release_flags & FUSE_RELEASE_FLUSH)
 		pt_locks_release_owner(fs, req->in->nodeid, in.lock_owner);
+	pt_locks_release_fh(fs, req->in->nodeid, in.fh);
 	/* FUSE_RELEASE_FLOCK_UNLOCK: closing our fd drops its flock() */
 	pt_file_free(fs, in.fh);
 	return 0;

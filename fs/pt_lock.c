@@ -8,6 +8,11 @@
  *   - two processes conflict,
  *   - close() of any fd of the file (FLUSH with that lock_owner) drops all of
  *     the process's locks on it: we unlock and close the pair's fd.
+ * OFD locks (F_OFD_SETLK on the mount) arrive with the kernel file as
+ * lock_owner, and no FLUSH names that owner; the kernel file is our fh, so
+ * RELEASE of an fh drops the owners created through it.  That is also right
+ * for POSIX owners: by the time the last reference to an fh goes, every
+ * process that locked through it has closed it, and its FLUSH came first.
  * Locks also conflict with POSIX/OFD locks taken directly on the source.
  * GETLK reports the holder's pid when the holder is one of our owners.
  *
@@ -30,8 +35,10 @@
 struct lock_owner {
 	struct lock_owner *next;
 	uint64_t nodeid, owner;
+	uint64_t fh;              /* the open file it was created through */
 	int fd;
-	uint32_t pid;             /* last pid that locked through this owner */
+	uint32_t pid;             /* last pid that locked through this owner
+				     (under pt_locks.lock) */
 	int users;                /* SETLK(W)/GETLK in progress */
 	bool dead;                /* released while in use: last user closes */
 };
@@ -39,6 +46,7 @@ struct lock_owner {
 struct pt_locks {
 	pthread_mutex_t lock;
 	struct lock_owner *b[LOCK_BUCKETS];
+	unsigned count;
 };
 
 static unsigned bucket(uint64_t nodeid, uint64_t owner)
@@ -62,8 +70,7 @@ void pt_locks_fini(struct pt_fs *fs)
 	for (unsigned i = 0; i < LOCK_BUCKETS; i++) {
 		for (struct lock_owner *o = fs->locks->b[i], *n; o; o = n) {
 			n = o->next;
-			close(o->fd);
-			atomic_fetch_sub(&fs->nfds, 1);
+			pt_fd_closed(fs, o->fd);
 			free(o);
 		}
 	}
@@ -82,8 +89,7 @@ static struct lock_owner *find_locked(struct pt_locks *l, uint64_t nodeid, uint6
 
 static void owner_close(struct pt_fs *fs, struct lock_owner *o)
 {
-	close(o->fd);               /* drops every OFD lock on it */
-	atomic_fetch_sub(&fs->nfds, 1);
+	pt_fd_closed(fs, o->fd);
 	free(o);
 }
 
@@ -101,7 +107,7 @@ static void owner_put(struct pt_fs *fs, struct lock_owner *o)
 /* The pair's lock fd, opened on first use from `src` (an fd of the file).
  * Read-write if the source allows, so both lock types can be taken. */
 static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t owner,
-				    int src, bool create, int *err)
+				    uint64_t fh, int src, bool create, uint32_t pid, int *err)
 {
 	struct pt_locks *l = fs->locks;
 	struct lock_owner *o;
@@ -109,8 +115,11 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 
 	pthread_mutex_lock(&l->lock);
 	o = find_locked(l, nodeid, owner);
-	if (o)
+	if (o) {
 		o->users++;
+		if (create)
+			o->pid = pid;
+	}
 	pthread_mutex_unlock(&l->lock);
 	if (o || !create) {
 		*err = 0;
@@ -133,18 +142,22 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 	}
 	o->nodeid = nodeid;
 	o->owner = owner;
+	o->fh = fh;
 	o->fd = fd;
+	o->pid = pid;
 	o->users = 1;
-	atomic_fetch_add(&fs->nfds, 1);
+	pt_fd_opened(fs);
 
 	pthread_mutex_lock(&l->lock);
 	struct lock_owner *race = find_locked(l, nodeid, owner);
 	if (race) {
 		race->users++;
+		race->pid = pid;
 	} else {
 		unsigned b = bucket(nodeid, owner);
 		o->next = l->b[b];
 		l->b[b] = o;
+		l->count++;
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (race) {
@@ -155,6 +168,46 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 	return o;
 }
 
+/* o is off the list but a SETLKW of it is still waiting (locks->lock
+ * held): drop what it holds now; its fd goes when the SETLKW returns. */
+static void owner_orphan(struct lock_owner *o)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	o->dead = true;
+	fcntl(o->fd, F_OFD_SETLK, &fl);
+}
+
+void pt_locks_release_fh(struct pt_fs *fs, uint64_t nodeid, uint64_t fh)
+{
+	struct pt_locks *l = fs->locks;
+	struct lock_owner *drop = NULL;
+
+	pthread_mutex_lock(&l->lock);
+	for (unsigned i = 0; l->count && i < LOCK_BUCKETS; i++) {
+		for (struct lock_owner **link = &l->b[i], *o; (o = *link);) {
+			if (o->nodeid != nodeid || o->fh != fh) {
+				link = &o->next;
+				continue;
+			}
+			*link = o->next;
+			l->count--;
+			if (o->users) {
+				owner_orphan(o);
+			} else {
+				o->next = drop;
+				drop = o;
+			}
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	while (drop) {
+		struct lock_owner *n = drop->next;
+		owner_close(fs, drop);
+		drop = n;
+	}
+}
+
 void pt_locks_release_owner(struct pt_fs *fs, uint64_t nodeid, uint64_t owner)
 {
 	struct pt_locks *l = fs->locks;
@@ -162,25 +215,24 @@ void pt_locks_release_owner(struct pt_fs *fs, uint64_t nodeid, uint64_t owner)
 	bool close_now = false;
 
 	pthread_mutex_lock(&l->lock);
+	if (!l->count) {
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
 	for (link = &l->b[bucket(nodeid, owner)]; (o = *link); link = &o->next) {
 		if (o->nodeid == nodeid && o->owner == owner) {
 			*link = o->next;
+			l->count--;
 			break;
 		}
 	}
 	if (o) {
 		if (o->users)
-			o->dead = true;
+			owner_orphan(o);
 		else
 			close_now = true;
 	}
 	pthread_mutex_unlock(&l->lock);
-	if (o && !close_now) {
-		/* a SETLKW of this owner is still waiting: drop what it holds
-		 * now; the fd goes when it returns */
-		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
-		fcntl(o->fd, F_OFD_SETLK, &fl);
-	}
 	if (close_now)
 		owner_close(fs, o);
 }
@@ -237,7 +289,7 @@ int pt_getlk(struct pt_fs *fs, struct fp_req *req)
 		return fd;
 	if ((err = to_flock(&in.lk, &fl)))
 		return err;
-	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, fd, false, &err);
+	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, false, 0, &err);
 	/* ask through the owner's own fd so its own locks do not conflict */
 	int r = fcntl(o ? o->fd : fd, F_OFD_GETLK, &fl);
 	err = r < 0 ? -errno : 0;
@@ -279,10 +331,10 @@ static int setlk(struct pt_fs *fs, struct fp_req *req, bool wait)
 	if ((err = to_flock(&in.lk, &fl)))
 		return err;
 	bool unlock = fl.l_type == F_UNLCK;
-	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, fd, !unlock, &err);
+	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, !unlock,
+					 in.lk.pid, &err);
 	if (!o)
 		return err;            /* unlocking what was never locked: 0 */
-	o->pid = in.lk.pid;
 	int r = fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 	err = r < 0 ? -errno : 0;
 	owner_put(fs, o);

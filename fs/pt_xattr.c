@@ -5,7 +5,8 @@
  * *xattrat() syscalls; where they accept our fd with AT_EMPTY_PATH we use
  * them, else the "/proc/self/fd/N" magic link with the following variants,
  * which lands on the object itself (a symlink too, not its target).  Which
- * one works is found out on first use.
+ * one works is found out on first use: 6.18 answers EBADF for O_PATH fds
+ * (the empty-path case takes the fd through fdget()), so there it is /proc.
  */
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -119,6 +120,24 @@ int pt_setxattr(struct pt_fs *fs, struct fp_req *req)
 	return err;
 }
 
+/* Drop "trusted.*" names from a list.  The source lists them because this
+ * daemon has CAP_SYS_ADMIN; a local non-root caller would not see them (and
+ * the kernel refuses it their values anyway). */
+static size_t drop_trusted(char *list, size_t len)
+{
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		size_t n = strnlen(list + in, len - in) + 1;
+		if (strncmp(list + in, "trusted.", 8) != 0) {
+			memmove(list + out, list + in, n);
+			out += n;
+		}
+		in += n;
+	}
+	return out;
+}
+
 /* GETXATTR and LISTXATTR: size 0 asks for the length (fuse_getxattr_out),
  * else the value, or ERANGE if it does not fit in size. */
 static int get_or_list(struct pt_fs *fs, struct fp_req *req, bool list)
@@ -133,7 +152,17 @@ static int get_or_list(struct pt_fs *fs, struct fp_req *req, bool list)
 	if ((fd = pt_acquire(fs, req->in->nodeid, &ino)) < 0)
 		return fd;
 	size_t cap = in.size < req->outcap ? in.size : req->outcap;
-	if (list)
+	if (list && pt_cred_fsuid() != 0) {
+		/* filter in the whole reply area, then apply the caller's size */
+		r = x_list(fd, req->out, req->outcap);
+		if (r >= 0) {
+			r = (ssize_t)drop_trusted(req->out, (size_t)r);
+			if (in.size && (size_t)r > in.size) {
+				errno = ERANGE;
+				r = -1;
+			}
+		}
+	} else if (list)
 		r = x_list(fd, in.size ? req->out : NULL, in.size ? cap : 0);
 	else
 		r = x_get(fd, req->v.name, in.size ? req->out : NULL, in.size ? cap : 0);

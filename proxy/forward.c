@@ -29,6 +29,7 @@
 #include "opcodes.h"
 #include "format.h"
 #include "names.h"
+#include "trace.h"
 
 /* Capabilities that cannot work through a proxy:
  * - PASSTHROUGH: backing ids come from FUSE_DEV_IOC_BACKING_OPEN on the
@@ -69,14 +70,26 @@ static const struct fp_fs_ops fwd_ops;
 static void give_up(struct fwd *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The backend will never answer p: record it as pending (what crashed
+ * the backend, for `fusereplay --pending`) and answer EIO. */
 static void fail_pending(struct fp_pending *p, void *arg)
 {
 	struct fwd *f = arg;
 	struct fuse_out_header oh = { sizeof oh, -EIO, p->unique };
 
-	(void)f;
-	if (p->chan)
-		fp_chan_send(p->chan, &oh, sizeof oh);
+	if (!p->chan)
+		return;
+	if (f->s->trace && p->reqlen) {
+		struct fp_trace_exchange x = {
+			.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
+			.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+			.worker = p->worker, .flags = p->flags | FP_TRACE_F_BACKEND,
+			.t_read = p->t_read, .t_sent = p->t_sent,
+			.req = p->req, .req_len = p->in.len,
+		};
+		fp_trace_pending(f->s->trace, &x);
+	}
+	fp_chan_send(p->chan, &oh, sizeof oh);
 }
 
 /* The backend is gone (or given up on): fail everything pending with EIO
@@ -95,6 +108,8 @@ static void give_up(struct fwd *f, const char *fmt, ...)
 	va_end(ap);
 	fp_pending_drain(&f->pt, fail_pending, f);
 	fprintf(stderr, "fuseproxy: backend '%s': %s\n", f->o.cmd, f->death);
+	if (f->s->trace)
+		fp_trace_event(f->s->trace, FP_EV_BACKEND_EXIT, "backend died: %s", f->death);
 	if (f->o.died)
 		f->o.died(f->o.died_arg);
 }
@@ -106,6 +121,12 @@ const char *fwd_death_reason(struct fp_fs *fs)
 }
 
 /* ---- kernel -> backend ------------------------------------------------- */
+
+static void mark_interrupted(struct fp_pending *p, void *arg)
+{
+	(void)arg;
+	p->flags |= FP_TRACE_F_INTERRUPTED;
+}
 
 static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 {
@@ -119,11 +140,26 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		return -EIO;
 	/* no reply expected: FORGET, BATCH_FORGET, NOTIFY_REPLY, INTERRUPT */
 	if ((op && (op->flags & FOP_NOREPLY)) || in->opcode == FUSE_INTERRUPT) {
+		uint64_t t_sent = fp_now_ns();
 		r = fp_daemon_send(&f->d, in, in->len);
 		if (r < 0 && r != -EPIPE)
 			fprintf(stderr, "fuseproxy: forward %s #%llu: %s\n",
 				fuse_opname(in->opcode), (unsigned long long)in->unique,
 				strerror(-r));
+		if (in->opcode == FUSE_INTERRUPT)
+			fp_pending_with(&f->pt, ((const struct fuse_interrupt_in *)req->v.fixed)->unique,
+					mark_interrupted, NULL);
+		if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+			struct fp_trace_exchange x = {
+				.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+				.uid = in->uid, .gid = in->gid, .pid = in->pid,
+				.worker = req->worker,
+				.flags = FP_TRACE_F_NOREPLY | FP_TRACE_F_BACKEND,
+				.t_read = req->t_read, .t_sent = t_sent, .t_written = t_sent,
+				.req = in, .req_len = in->len,
+			};
+			fp_trace_exchange(f->s->trace, req->worker, &x);
+		}
 		if (f->o.debug) {
 			char txt[512];
 			fuse_format_request(txt, sizeof txt, &req->v);
@@ -149,6 +185,17 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		char txt[512];
 		fuse_format_request(txt, sizeof txt, &req->v);
 		p->text = strdup(txt);
+	}
+	if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+		/* the worker's buffer is reused before the reply comes: keep
+		 * what the recorder will keep of the request */
+		uint32_t keep = sizeof *in + req->v.fixed_len + f->s->trace_snaplen;
+		if (keep < sizeof *in + req->v.fixed_len)	/* snaplen "all" wrapped */
+			keep = in->len;
+		if (keep > in->len)
+			keep = in->len;
+		if (fp_pending_keep_request(p, in, keep) < 0)
+			p->reqlen = 0;
 	}
 	if (fp_pending_insert(&f->pt, p) < 0) {
 		fprintf(stderr, "fuseproxy: %s #%llu: unique already in flight\n",
@@ -188,11 +235,29 @@ static void log_reply(struct fwd *f, struct fp_pending *p, const void *msg, size
 		       p->in.pid, rep, p->t_read, now);
 }
 
+/* Record a finished forwarded exchange; reply is what the backend sent. */
+static void record_reply(struct fwd *f, struct fp_pending *p, const void *reply,
+			 size_t len, int32_t error, uint32_t flags, uint64_t t_reply)
+{
+	struct fp_trace_exchange x = {
+		.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
+		.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+		.worker = p->worker, .error = error,
+		.flags = p->flags | flags | FP_TRACE_F_BACKEND,
+		.t_read = p->t_read, .t_sent = p->t_sent, .t_reply = t_reply,
+		.t_written = fp_now_ns(),
+		.req = p->req, .req_len = p->in.len,
+		.reply = reply, .reply_len = (uint32_t)len,
+	};
+	fp_trace_exchange(f->s->trace, f->s->nworkers, &x);
+}
+
 static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
 {
 	struct fuse_out_header *oh = msg;
 	struct fp_pending *p;
 	char why[256];
+	uint64_t t_reply = fp_now_ns();
 	int r;
 
 	p = fp_pending_take(&f->pt, oh->unique);
@@ -220,18 +285,21 @@ static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
 			"answering EIO\n", fuse_opname(p->in.opcode),
 			(unsigned long long)p->unique, why);
 		struct fuse_out_header eh = { sizeof eh, -EIO, p->unique };
-		msg = &eh;
-		len = sizeof eh;
 		atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
-		r = fp_chan_send(p->chan, msg, len);
+		r = fp_chan_send(p->chan, &eh, sizeof eh);
 		if (f->o.debug)
-			log_reply(f, p, msg, len);
+			log_reply(f, p, &eh, sizeof eh);
+		/* the trace keeps what the backend sent, marked invalid */
+		if (p->reqlen)
+			record_reply(f, p, msg, len, -EIO, FP_TRACE_F_INVALID, t_reply);
 	} else {
 		if (oh->error)
 			atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
 		r = fp_chan_send(p->chan, msg, len);
 		if (f->o.debug)
 			log_reply(f, p, msg, len);
+		if (p->reqlen)
+			record_reply(f, p, msg, len, oh->error, 0, t_reply);
 	}
 	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "fuseproxy: kernel refused the reply to %s #%llu: %s\n",
@@ -280,6 +348,9 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 		return;
 	}
 	r = f->s->notify_chan ? fp_chan_send(f->s->notify_chan, msg, len) : -ENOTCONN;
+	if (f->s->trace)
+		fp_trace_notify(f->s->trace, f->s->nworkers, FP_DIR_PROXY_TO_KERNEL, msg, len,
+				fp_now_ns());
 	if (f->o.debug)
 		fprintf(stderr, "[%11s] NOTIFY_%s %zu bytes (backend -> kernel): %s\n", "",
 			fuse_notify_name((uint32_t)oh->error), len,
@@ -465,6 +536,16 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	out->max_background = f->binit.max_background;
 	out->congestion_threshold = f->binit.congestion_threshold;
 	out->max_write = f->binit.max_write;
+	/* a WRITE request or READ reply is one socket message: keep it (with
+	 * headers) below what the socketpair can carry; the engine then caps
+	 * max_pages, and with it READ sizes, to max_write */
+	if (f->d.max_msg < (size_t)out->max_write + 4096) {
+		size_t room = f->d.max_msg > 8192 ? (f->d.max_msg - 4096) & ~(size_t)4095 : 4096;
+		if (f->o.verbose)
+			fprintf(stderr, "fuseproxy: backend socket carries at most %zu bytes: "
+				"max_write %u -> %zu\n", f->d.max_msg, out->max_write, room);
+		out->max_write = (uint32_t)room;
+	}
 	out->time_gran = f->binit.time_gran;
 	out->max_pages = f->binit.max_pages;
 	out->map_alignment = 0;
@@ -527,6 +608,9 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	if (o->verbose)
 		fprintf(stderr, "fuseproxy: started backend '%s' (pid %d)\n", o->cmd,
 			(int)f->d.pid);
+	if (s->trace)
+		fp_trace_event(s->trace, FP_EV_BACKEND_START, "backend '%s' started, pid %d",
+			       o->cmd, (int)f->d.pid);
 	return &f->fs;
 }
 
@@ -578,11 +662,14 @@ int fwd_stop(struct fp_fs *fs)
 		pthread_join(f->reader, NULL);
 		f->reader_started = 0;
 	}
+	/* whatever the backend never answered is pending in the trace */
+	fp_pending_drain(&f->pt, fail_pending, f);
 	int status = fp_daemon_stop(&f->d, 5000);
-	if (f->o.verbose) {
-		fp_daemon_describe(status, st, sizeof st);
+	fp_daemon_describe(status, st, sizeof st);
+	if (f->o.verbose)
 		fprintf(stderr, "fuseproxy: backend %s\n", st);
-	}
+	if (f->s->trace)
+		fp_trace_event(f->s->trace, FP_EV_BACKEND_EXIT, "backend stopped: %s", st);
 	return status;
 }
 

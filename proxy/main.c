@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "forward.h"
 #include "daemon.h"
 #include "control.h"
+#include "trace.h"
 #include <fcntl.h>
 #include <sys/wait.h>
 
@@ -50,8 +52,22 @@ static const char usage_text[] =
 "                       noexec, noatime, sync, dirsync\n"
 "                       passthrough options: writeback (kernel writeback cache),\n"
 "                       entry_timeout=SECS, attr_timeout=SECS (default 1)\n"
+"recording (see doc/trace-format.md):\n"
+"  -w FILE              record every exchange to sqlite trace FILE\n"
+"  --pcap FILE          record every message to pcap FILE (LINKTYPE_USER0;\n"
+"                       decode with contrib/wireshark/fuse.lua); - is stdout\n"
+"  -s, --snaplen N      keep N bytes of each message body beyond headers and\n"
+"                       fixed arguments (0 = headers only; default: all)\n"
+"  --filter OPS         record only these opcodes: 'lookup,read,write', or\n"
+"                       all but these: '!forget,!batch_forget'\n"
+"  --drop-policy P      block (default with -w: complete traces) or drop\n"
+"                       (never wait for the writer; drops are counted)\n"
+"\n"
 "  -V, --version        print the version and exit\n"
 "  -h, --help           print this help and exit\n"
+"\n"
+"subcommands:\n"
+"  fuseproxy status MNT list requests in flight now, oldest first\n"
 "\n"
 "exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
 "SRC unusable, backend died or crashed), 2 on a usage error.\n";
@@ -69,6 +85,9 @@ struct cli {
 	const char *backend;
 	const char *backend_log;
 	double backend_timeout;
+	const char *trace_db, *trace_pcap, *filter;
+	uint32_t snaplen;
+	int drop_policy;
 	const char *mnt;
 	int debug, verbose, threads;
 	struct fp_mount_opts mo;
@@ -122,6 +141,10 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		{ "debug",       no_argument,       NULL, 'd' },
 		{ "verbose",     no_argument,       NULL, 'v' },
 		{ "threads",     required_argument, NULL, 'j' },
+		{ "pcap",        required_argument, NULL, 'p' },
+		{ "snaplen",     required_argument, NULL, 's' },
+		{ "filter",      required_argument, NULL, 'F' },
+		{ "drop-policy", required_argument, NULL, 'D' },
 		{ "version",     no_argument,       NULL, 'V' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -131,7 +154,8 @@ static void parse_args(struct cli *c, int argc, char **argv)
 	c->pt.entry_timeout = 1.0;
 	c->pt.attr_timeout = 1.0;
 	c->pt.writeback = 0;
-	while ((ch = getopt_long(argc, argv, "dvj:o:Vh", longopts, NULL)) != -1) {
+	c->snaplen = FP_TRACE_SNAPLEN_ALL;
+	while ((ch = getopt_long(argc, argv, "dvj:o:w:s:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'P': c->src = optarg; break;
 		case 'B': c->backend = optarg; break;
@@ -148,6 +172,25 @@ static void parse_args(struct cli *c, int argc, char **argv)
 			break;
 		}
 		case 'o': parse_o(c, optarg); break;
+		case 'w': c->trace_db = optarg; break;
+		case 'p': c->trace_pcap = optarg; break;
+		case 'F': c->filter = optarg; break;
+		case 's': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (*end || end == optarg || n >= UINT32_MAX)
+				usage_error("-s wants a byte count, not '%s'", optarg);
+			c->snaplen = (uint32_t)n;
+			break;
+		}
+		case 'D':
+			if (!strcmp(optarg, "block"))
+				c->drop_policy = FP_TRACE_BLOCK;
+			else if (!strcmp(optarg, "drop"))
+				c->drop_policy = FP_TRACE_DROP;
+			else
+				usage_error("--drop-policy is block or drop, not '%s'", optarg);
+			break;
 		case 'V': printf("fuseproxy %s (FUSE protocol %u.%u)\n", FP_VERSION,
 				 FUSE_KERNEL_VERSION, FUSE_KERNEL_MINOR_VERSION);
 			  exit(0);
@@ -184,8 +227,8 @@ static int run(int argc, char **argv);
 /* The connection ended on its own (umount, abort): wake the main thread. */
 static void on_ended(void *arg, int err)
 {
-	int *status = arg;
-	*status = err;
+	_Atomic int *status = arg;
+	atomic_store(status, err);
 	pthread_kill(main_thread, SIGUSR2);
 }
 
@@ -204,6 +247,42 @@ static void raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* The libfuse convention: a mountpoint of exactly "/dev/fd/N" is an
+ * already-open FUSE fd.  Returns N, or -1 for an ordinary mountpoint. */
+static int fd_mountpoint(const char *mnt)
+{
+	char *end;
+	unsigned long n;
+
+	if (strncmp(mnt, "/dev/fd/", 8) || !mnt[8])
+		return -1;
+	n = strtoul(mnt + 8, &end, 10);
+	if (*end || n > INT_MAX || fcntl((int)n, F_GETFD) < 0)
+		return -1;
+	return (int)n;
+}
+
+/* Flush and close the trace after every producer stopped; say what was
+ * lost.  Returns 0 or -errno. */
+static int close_trace(struct fp_session *s)
+{
+	struct fp_trace_stats st;
+	char err[512];
+	int r;
+
+	if (!s->trace)
+		return 0;
+	r = fp_trace_close(s->trace, &st, err, sizeof err);
+	s->trace = NULL;
+	if (r < 0)
+		fprintf(stderr, "fuseproxy: trace: %s\n", err);
+	if (st.dropped || st.lost)
+		fprintf(stderr, "fuseproxy: trace: %llu records dropped (rings full), %llu lost "
+			"(write errors) of %llu\n", (unsigned long long)st.dropped,
+			(unsigned long long)st.lost, (unsigned long long)st.records);
+	return r;
 }
 
 /* Subcommands, git style: `fuseproxy status MNT`. */
@@ -231,7 +310,8 @@ static int run(int argc, char **argv)
 	struct fp_fusedev *dev;
 	struct fp_control *ctl = NULL;
 	char err[512];
-	int e, ended_err = 0, rc = 0;
+	int e, rc = 0;
+	_Atomic int ended_err = 0;	/* written by a worker */
 	sigset_t set;
 	siginfo_t si;
 
@@ -257,6 +337,23 @@ static int run(int argc, char **argv)
 	}
 	s.debug = c.debug;
 	s.verbose = c.verbose;
+	if (c.trace_db || c.trace_pcap) {
+		struct fp_trace_opts to = {
+			.db_path = c.trace_db, .pcap_path = c.trace_pcap,
+			.nworkers = c.threads + 1,	/* + the forwarder's reader */
+			.snaplen = c.snaplen, .drop_policy = c.drop_policy,
+			.filter = c.filter, .argc = argc, .argv = argv,
+			.mountpoint = c.mnt, .transport = "fusedev", .backend = c.backend,
+		};
+		if (fp_trace_open(&s.trace, &to, err, sizeof err) < 0) {
+			fprintf(stderr, "fuseproxy: %s\n", err);
+			fp_session_fini(&s);
+			return EXIT_RUNTIME;
+		}
+		s.trace_snaplen = c.snaplen;
+	} else if (c.filter || c.snaplen != FP_TRACE_SNAPLEN_ALL || c.drop_policy) {
+		usage_error("--filter, -s and --drop-policy go with -w or --pcap%s", "");
+	}
 	if (c.backend) {
 		struct fwd_options fo = {
 			.cmd = c.backend, .log_fd = -1, .timeout = c.backend_timeout,
@@ -281,30 +378,38 @@ static int run(int argc, char **argv)
 	}
 	if (!fs) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
+		close_trace(&s);
 		fp_session_fini(&s);
 		return EXIT_RUNTIME;
 	}
 	s.fs = fs;
 
-	if (fp_mount(&c.mo, &m, err, sizeof err) < 0) {
+	int given_fd = fd_mountpoint(c.mnt);
+	if (given_fd >= 0) {
+		/* "/dev/fd/N": serve an already-open FUSE connection (e.g. as the
+		 * backend of another fuseproxy) instead of mounting */
+		memset(&m, 0, sizeof m);
+		m.fd = given_fd;
+	} else if (fp_mount(&c.mo, &m, err, sizeof err) < 0) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
 		rc = EXIT_RUNTIME;
 		goto out_session;
 	}
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
-			c.src ? c.src : c.backend, m.mountpoint, m.conn, c.threads);
+			c.src ? c.src : c.backend, c.mnt, m.conn, c.threads);
 
 	{
 		char what[PATH_MAX + 64];
 		snprintf(what, sizeof what, c.backend ? "backend '%s'" : "passthrough %s",
 			 c.backend ? c.backend : c.src);
-		ctl = fp_control_start(&s, m.mountpoint, what, err, sizeof err);
-		if (!ctl)
+		ctl = m.mountpoint ? fp_control_start(&s, m.mountpoint, what, err, sizeof err)
+				   : NULL;
+		if (!ctl && m.mountpoint)
 			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
 				err);
 	}
-	dev = fp_fusedev_start(m.fd, c.threads, &s, on_ended, &ended_err, err, sizeof err);
+	dev = fp_fusedev_start(m.fd, c.threads, given_fd >= 0, &s, on_ended, &ended_err, err, sizeof err);
 	if (!dev) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
 		rc = EXIT_RUNTIME;
@@ -319,7 +424,7 @@ static int run(int argc, char **argv)
 			const char *why = c.backend ? fwd_death_reason(fs) : NULL;
 			if (why) {
 				fprintf(stderr, "fuseproxy: unmounting %s: the backend %s\n",
-					m.mountpoint, why);
+					c.mnt, why);
 				rc = EXIT_RUNTIME;
 			} else if (c.verbose) {
 				fprintf(stderr, "fuseproxy: connection ended%s\n",
@@ -330,8 +435,7 @@ static int run(int argc, char **argv)
 			break;
 		}
 		if (c.verbose)
-			fprintf(stderr, "fuseproxy: %s, unmounting %s\n", strsignal(sig),
-				m.mountpoint);
+			fprintf(stderr, "fuseproxy: %s, unmounting %s\n", strsignal(sig), c.mnt);
 		break;
 	}
 
@@ -339,7 +443,7 @@ static int run(int argc, char **argv)
 	 * worker's read() returns ENODEV. */
 	e = fp_unmount(&m);
 	if (e < 0)
-		fprintf(stderr, "fuseproxy: unmount %s: %s\n", m.mountpoint, strerror(-e));
+		fprintf(stderr, "fuseproxy: unmount %s: %s\n", c.mnt, strerror(-e));
 	if (fp_fusedev_stop(dev, 2000) == -ETIMEDOUT) {
 		/* still busy (lazily detached with users, or a stuck call):
 		 * abort the connection so nothing waits on us any more */
@@ -373,6 +477,8 @@ out_unmount:
 out_session:
 	fp_session_fini(&s);
 	fs->ops->destroy(fs);
+	if (close_trace(&s) < 0 && !rc)
+		rc = EXIT_RUNTIME;
 	for (int i = 0; i < c.noptbuf; i++)
 		free(c.optbuf[i]);
 	return rc;

@@ -39,11 +39,13 @@ void fp_pending_fini(struct fp_pending_table *t)
 		for (struct fp_pending *p = t->bucket[i], *n; p; p = n) {
 			n = p->next;
 			free(p->text);
+			free(p->req);
 			free(p);
 		}
 	}
 	for (struct fp_pending *p = t->free, *n; p; p = n) {
 		n = p->next;
+		free(p->req);
 		free(p);
 	}
 	free(t->bucket);
@@ -61,9 +63,8 @@ struct fp_pending *fp_pending_alloc(struct fp_pending_table *t)
 		t->free = p->next;
 	pthread_mutex_unlock(&t->lock);
 	if (!p)
-		p = malloc(sizeof *p);
-	if (p)
-		memset(p, 0, offsetof(struct fp_pending, fixed));
+		return calloc(1, sizeof *p);
+	memset(p, 0, offsetof(struct fp_pending, fixed));
 	return p;
 }
 
@@ -178,4 +179,20 @@ void fp_pending_foreach(struct fp_pending_table *t,
 		for (struct fp_pending *p = t->bucket[i]; p; p = p->next)
 			fn(p, arg);
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* Buffers grow to the largest request seen and stay with the entry, so a
+ * steady stream of WRITEs costs a memcpy, not a malloc. */
+int fp_pending_keep_request(struct fp_pending *p, const void *msg, uint32_t len)
+{
+	if (len > p->reqcap) {
+		void *n = realloc(p->req, len);
+		if (!n)
+			return -ENOMEM;
+		p->req = n;
+		p->reqcap = len;
+	}
+	memcpy(p->req, msg, len);
+	p->reqlen = len;
+	return 0;
 }

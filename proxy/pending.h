@@ -21,8 +21,13 @@ struct fp_pending {
 					  NULL for our own requests (DESTROY) */
 	uint64_t t_read, t_sent;
 	int worker;
+	uint32_t flags;                /* FP_TRACE_F_* gathered on the way */
+	uint32_t reqlen;               /* bytes of the request kept in req */
 	char *text;                    /* -d: the formatted request, or NULL */
 	unsigned char fixed[FP_PENDING_FIXED];
+	/* -- kept across reuse (not cleared by fp_pending_alloc) -- */
+	void *req;                     /* recording: copy of the request */
+	uint32_t reqcap;
 };
 
 struct fp_pending_table {
@@ -36,9 +41,12 @@ struct fp_pending_table {
 int fp_pending_init(struct fp_pending_table *t);
 void fp_pending_fini(struct fp_pending_table *t);
 
-/* Get a zeroed entry (from the free list when possible). NULL on ENOMEM. */
+/* Get an entry cleared up to `fixed` (from the free list when possible);
+ * its request buffer survives reuse.  NULL on ENOMEM. */
 struct fp_pending *fp_pending_alloc(struct fp_pending_table *t);
 void fp_pending_release(struct fp_pending_table *t, struct fp_pending *p);
+/* Keep a copy of the request (for the recorder).  Returns 0 or -ENOMEM. */
+int fp_pending_keep_request(struct fp_pending *p, const void *msg, uint32_t len);
 
 /* Insert; returns -EEXIST if the unique is already pending. */
 int fp_pending_insert(struct fp_pending_table *t, struct fp_pending *p);

@@ -20,6 +20,7 @@
 #include "opcodes.h"
 #include "format.h"
 #include "names.h"
+#include "trace.h"
 
 uint64_t fp_now_ns(void)
 {
@@ -196,7 +197,7 @@ static int do_interrupt(struct fp_session *s, struct fp_req *req)
 	return FP_NOREPLY;
 }
 
-static void comm_of(uint32_t pid, char *buf, size_t n)
+void fp_comm_of(uint32_t pid, char *buf, size_t n)
 {
 	char path[64];
 	ssize_t r = -1;
@@ -258,7 +259,7 @@ void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 	unsigned long long lat = (t_done - t_read) / 1000u;
 
 	if (pid) {
-		comm_of(pid, comm, sizeof comm);
+		fp_comm_of(pid, comm, sizeof comm);
 		fprintf(stderr, "[%4llu.%06llu] %s uid=%u pid=%u(%s) -> %s (%lluus)\n",
 			sec, usec, reqtxt, uid, pid, comm, reptxt, lat);
 	} else {
@@ -283,6 +284,49 @@ static void debug_line(struct fp_session *s, struct fp_req *req, const char *req
 		       fp_now_ns());
 }
 
+/* Record one finished in-process exchange: request as read, reply as
+ * written.  ring: the trace ring of the calling thread (-1: shared). */
+static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
+		   uint32_t flags, uint64_t t_start, uint64_t t_end)
+{
+	const struct fuse_in_header *in = req->in;
+	struct fp_trace_exchange x = {
+		.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+		.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
+		.flags = flags, .t_read = req->t_read, .t_sent = t_start,
+		.t_reply = t_end, .t_written = fp_now_ns(),
+		.req = in, .req_len = in->len,
+	};
+
+	if (ret == FP_NOREPLY) {
+		x.flags |= FP_TRACE_F_NOREPLY;
+	} else {
+		const struct fuse_out_header *oh =
+			(const struct fuse_out_header *)((char *)req->out - sizeof *oh);
+		x.error = oh->error;
+		x.reply = oh;
+		x.reply_len = oh->len;
+	}
+	fp_trace_exchange(s->trace, ring, &x);
+}
+
+/* Answer (unless there is no reply), count, log and record. */
+static void finish(struct fp_session *s, struct fp_req *req, int ret, const char *reqtxt,
+		   int ring, uint32_t flags, uint64_t t_start)
+{
+	uint64_t t_end = fp_now_ns();
+
+	if (ret != FP_NOREPLY) {
+		if (ret < 0)
+			atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
+		send_reply(req, ret < 0 ? ret : 0, ret < 0 ? 0 : (uint32_t)ret);
+	}
+	if (s->debug)
+		debug_line(s, req, reqtxt, ret);
+	if (s->trace && fp_trace_wants(s->trace, req->in->opcode))
+		record(s, req, ring, ret, flags, t_start, t_end);
+}
+
 /* Dispatch to the filesystem, answer, log.  The slot marks the request as
  * interruptible while the filesystem has it. */
 static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slot *slot,
@@ -290,6 +334,7 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 {
 	const struct fuse_in_header *in = req->in;
 	const struct fuse_op *op = fuse_op_get(in->opcode);
+	uint64_t t_start = s->trace ? fp_now_ns() : 0;
 	int ret;
 
 	if (slot) {
@@ -303,16 +348,11 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 	if (slot)
 		atomic_store_explicit(&slot->unique, 0, memory_order_release);
 	if (ret == FP_ASYNC)
-		return;	/* the filesystem answers (and logs) later */
+		return;	/* the filesystem answers, logs and records later */
 	if (op && (op->flags & FOP_NOREPLY))
 		ret = FP_NOREPLY;
-	if (ret != FP_NOREPLY) {
-		if (ret < 0)
-			atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
-		send_reply(req, ret < 0 ? ret : 0, ret < 0 ? 0 : (uint32_t)ret);
-	}
-	if (s->debug)
-		debug_line(s, req, reqtxt, ret);
+	/* blocking requests run on their own threads: shared trace ring */
+	finish(s, req, ret, reqtxt, slot ? req->worker : -1, 0, t_start);
 }
 
 struct blocking_job {
@@ -412,10 +452,9 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 		/* The kernel sent something we cannot parse: answer EIO (if the
 		 * message has a usable header) so the caller is not left hanging. */
 		fprintf(stderr, "fuseproxy: malformed request: %s\n", why);
-		atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
 		op = fuse_op_get(in->opcode);
-		if (in->unique && !(op && (op->flags & FOP_NOREPLY)))
-			send_reply(req, -EIO, 0);
+		ret = in->unique && !(op && (op->flags & FOP_NOREPLY)) ? -EIO : FP_NOREPLY;
+		finish(s, req, ret, "(malformed)", req->worker, FP_TRACE_F_INVALID, req->t_read);
 		return;
 	}
 	if (s->debug)
@@ -446,11 +485,5 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 		serve(s, req, &s->slots[req->worker], reqtxt);
 		return;
 	}
-	if (ret != FP_NOREPLY) {
-		if (ret < 0)
-			atomic_fetch_add_explicit(&s->nerr, 1, memory_order_relaxed);
-		send_reply(req, ret < 0 ? ret : 0, ret < 0 ? 0 : (uint32_t)ret);
-	}
-	if (s->debug)
-		debug_line(s, req, reqtxt, ret);
+	finish(s, req, ret, reqtxt, req->worker, 0, req->t_read);
 }

@@ -52,6 +52,10 @@ struct fp_session {
 	struct fp_chan *notify_chan;   /* any channel of the connection, for
 					  notifications (set by the transport) */
 	_Atomic uint64_t nreq, nerr;
+	struct fp_trace *trace;        /* -w/--pcap recording, or NULL; rings
+					  0..nworkers-1 are the workers',
+					  nworkers the forwarder's reader */
+	uint32_t trace_snaplen;        /* -s, for copies the forwarder keeps */
 	pthread_mutex_t blk_lock;      /* guards blk and nblk */
 	pthread_cond_t blk_cond;       /* signalled when nblk drops */
 	struct fp_blocking *blk;
@@ -79,6 +83,9 @@ int fp_session_inflight(struct fp_session *s, struct fp_inflight *out, int max);
 /* One -d line: "[  1.002341] <reqtxt> uid=U pid=P(comm) -> <reptxt> (18us)" */
 void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done);
+
+/* Command name of pid from /proc ("?" if gone). */
+void fp_comm_of(uint32_t pid, char *buf, size_t n);
 
 uint64_t fp_now_ns(void);
 

@@ -19,6 +19,7 @@
 #   fp_fd_count PID                       number of open fds of PID
 #   fp_wait_exit PID SECS                 wait for PID to end; sets FP_STATUS for children
 #   fp_is_mounted MNT                     true if MNT is a fuse mount point now
+#   fp_umount MNT [umount args]           umount, retrying while busy for 5 s
 # Failing: fp_fail MSG (exit 1), fp_skip MSG (exit 77), fp_log MSG.
 
 fp_log()  { printf '[%s %s] %s\n' "$(date +%T)" "${FP_NAME:-test}" "$*" >&2; }
@@ -80,12 +81,36 @@ fp_wait_exit() {
   while kill -0 "$pid" 2>/dev/null; do
     state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
     [ "$state" = Z ] && break
+    # a stopped process cannot exit until continued: no point waiting for it
+    case "$state" in T|t) return 1 ;; esac
     [ "$SECONDS" -lt "$end" ] || return 1
     sleep 0.05
   done
   FP_STATUS=0
   wait "$pid" 2>/dev/null || FP_STATUS=$?
   return 0
+}
+
+# Unmounts MNT, retrying for up to 5 s while it is busy (a passing reference from some
+# other process); on failure says who holds it. Returns 0 once MNT is not mounted.
+fp_umount() {
+  local mnt=$1 end=$((SECONDS + 5)) err busy=0
+  while :; do
+    if err=$(timeout 10 umount -c "$@" 2>&1); then
+      [ "$busy" = 0 ] || fp_log "umount $mnt: busy $busy time(s) before it worked"
+      return 0
+    fi
+    fp_is_mounted "$mnt" || return 0     # gone meanwhile: the daemon unmounted it
+    case "$err" in *busy*)
+      busy=$((busy + 1))
+      [ "$busy" = 1 ] && { timeout 5 fuser -vm "$mnt" >&2 2>&1 || true; }
+      [ "$SECONDS" -lt "$end" ] && { sleep 0.2; continue; } ;;
+    esac
+    break
+  done
+  fp_log "umount $*: ${err:-timed out}"
+  case "$err" in *busy*) timeout 5 fuser -vm "$mnt" >&2 2>&1 || true ;; esac
+  return 1
 }
 
 fp__index_of_mnt() {
@@ -143,7 +168,7 @@ fp_stop() {
   i=$(fp__index_of_mnt "$mnt") || fp_fail "fp_stop: $mnt was not mounted by fp_mount"
   pid=${FP_PIDS[i]}
   case "$how" in
-    umount) timeout 10 umount -c "$mnt" || { fp_log "umount $mnt failed"; return 1; } ;;
+    umount) fp_umount "$mnt" || return 1 ;;
     TERM|INT) kill -s "$how" "$pid" ;;
     *) fp_fail "fp_stop: bad method $how" ;;
   esac
@@ -163,14 +188,10 @@ fp_stop() {
 # the daemon did not exit cleanly (0) or force was needed.
 fp__teardown_one() {
   local i=$1 mnt=${FP_MNTS[$1]} pid=${FP_PIDS[$1]} conn=${FP_CONNS[$1]} bad=0
-  if fp_is_mounted "$mnt"; then
-    if ! timeout 10 umount -c "$mnt"; then
-      bad=1
-      fp_log "umount $mnt failed or hung"
-      fp_abort_conn "$conn" || true
-      timeout 10 umount -c "$mnt" || timeout 10 umount -l -c "$mnt" ||
-        fp_log "could not unmount $mnt"
-    fi
+  if fp_is_mounted "$mnt" && ! fp_umount "$mnt"; then
+    bad=1
+    fp_abort_conn "$conn" || true
+    fp_umount "$mnt" || fp_umount "$mnt" -l || fp_log "could not unmount $mnt"
   fi
   if [ -z "${FP_DONE[i]}" ]; then
     if fp_wait_exit "$pid" 10; then

@@ -101,6 +101,28 @@ static char *subst(const char *w, const char *path, int *found)
 	return r;
 }
 
+/* One FUSE message is one SEQPACKET message, and a unix socket refuses
+ * (EMSGSIZE) any message larger than its sender's send buffer, whose
+ * default (net.core.wmem_default, ~208 KiB) is less than a 1 MiB READ
+ * reply or WRITE request.  Ask for room for the largest (the kernel
+ * doubles the value; FORCE passes net.core.wmem_max when we may), and
+ * note what we got so INIT can keep messages below it. */
+static void set_sndbuf(struct fp_daemon *d, const int sv[2])
+{
+	int want = FP_DAEMON_SNDBUF, got;
+	socklen_t len;
+
+	d->max_msg = (size_t)-1;
+	for (int i = 0; i < 2; i++) {
+		if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+			setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+		len = sizeof got;
+		if (getsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got > 64 &&
+		    (size_t)got - 32 < d->max_msg)
+			d->max_msg = (size_t)got - 32;	/* af_unix keeps 32 bytes back */
+	}
+}
+
 int fp_daemon_start(struct fp_daemon *d, const char *cmd, int log_fd,
 		    char *errbuf, size_t errlen)
 {
@@ -129,6 +151,7 @@ int fp_daemon_start(struct fp_daemon *d, const char *cmd, int log_fd,
 		free(words);
 		return err;
 	}
+	set_sndbuf(d, sv);
 	snprintf(path, sizeof path, "/dev/fd/%d", sv[1]);
 	while (words[n])
 		n++;

@@ -7,12 +7,17 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Send buffer asked for on both ends of the socketpair (the kernel doubles
+ * it): room for a 1 MiB READ reply or WRITE request with headers. */
+#define FP_DAEMON_SNDBUF (2 << 20)
+
 struct fp_daemon {
 	int sock;                 /* our end; one message per send/recv */
 	pid_t pid;                /* the process we started (it may fork) */
 	int status;               /* wait status once reaped */
 	int reaped;
 	char *cmdline;            /* as given, for messages */
+	size_t max_msg;           /* largest message either end can send */
 };
 
 /* Split `cmd` into words like a POSIX shell would (quotes and backslash,

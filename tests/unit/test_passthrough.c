@@ -80,7 +80,7 @@ static void src_write(struct env *e, const char *rel, const char *content)
 	close(fd);
 }
 
-static struct env *env_new(int max_fds)
+static struct env *env_new_opts(int max_fds, int writeback)
 {
 	struct env *e = calloc(1, sizeof *e);
 	char err[256];
@@ -94,7 +94,7 @@ static struct env *env_new(int max_fds)
 
 	struct pt_options o = {
 		.source = e->dir, .entry_timeout = 1.0, .attr_timeout = 1.0,
-		.max_fds = max_fds,
+		.max_fds = max_fds, .writeback = writeback,
 	};
 	e->fs = pt_create(&o, &rc, err, sizeof err);
 	if (!e->fs)
@@ -113,7 +113,7 @@ static struct env *env_new(int max_fds)
 	uint32_t max_write = out.max_write;
 	assert_true(want & FUSE_HANDLE_KILLPRIV_V2);
 	assert_true(want & FUSE_DO_READDIRPLUS);
-	assert_false(want & FUSE_WRITEBACK_CACHE);
+	assert_int_equal(!!(want & FUSE_WRITEBACK_CACHE), !!writeback);
 	assert_true(max_write >= 4096);
 	e->wp.minor = 45;
 	e->wp.flags = want & offered;
@@ -124,6 +124,11 @@ static struct env *env_new(int max_fds)
 	assert_non_null(e->outbuf);
 	e->out = e->outbuf + sizeof(struct fuse_out_header);
 	return e;
+}
+
+static struct env *env_new(int max_fds)
+{
+	return env_new_opts(max_fds, 0);
 }
 
 static void env_free(struct env *e)
@@ -765,6 +770,21 @@ static void test_locks(void **state)
 	assert_int_equal(lk(e, FUSE_SETLK, n, fa, A, F_UNLCK, 0, EOFF, 111, FUSE_LK_FLOCK, NULL), 0);
 	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_RDLCK, 0, EOFF, 222, FUSE_LK_FLOCK, NULL), 0);
 
+	/* OFD locks: lock_owner is the kernel's file, no FLUSH names it;
+	 * RELEASE of that fh ends them */
+	uint64_t fo = open_ok(e, n, O_RDWR, NULL);
+	const uint64_t OFD = 0xf11e;
+	assert_int_equal(lk(e, FUSE_SETLK, n, fa, A, F_UNLCK, 0, EOFF, 111, 0, NULL), 0);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fo, OFD, F_WRLCK, 1000, 1999, 0, 0, NULL), 0);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_WRLCK, 1500, 1500, 222, 0, NULL), -EAGAIN);
+	fl.fh = fo;
+	fl.lock_owner = 0x5555;   /* some process closing its fd of that file */
+	assert_int_equal(call(e, FUSE_FLUSH, n, &fl, sizeof fl, NULL, NULL, NULL, 0), 0);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_WRLCK, 1500, 1500, 222, 0, NULL), -EAGAIN);
+	release(e, n, fo);
+	assert_int_equal(lk(e, FUSE_SETLK, n, fb, B, F_WRLCK, 1500, 1500, 222, 0, NULL), 0);
+	fl.lock_owner = A;
+
 	long before = pt_open_fds(e->fs);
 	release(e, n, fa2);
 	release(e, n, fb);
@@ -774,6 +794,37 @@ static void test_locks(void **state)
 	/* the lock fds of A (and B's, once B flushes) go with the flushes */
 	assert_true(pt_open_fds(e->fs) <= before - 3);
 	forget(e, n, 1);
+}
+
+/* O_DIRECT reaches the source: aligned I/O works even though the request
+ * and reply areas sit at unaligned addresses; unaligned offsets get the
+ * source's EINVAL, as a local caller would. */
+static void test_direct_io(void **state)
+{
+	struct env *e = *state;
+	struct fuse_entry_out eo;
+	uint64_t fh = 0;
+	static char blk[8192];
+
+	for (size_t i = 0; i < sizeof blk; i++)
+		blk[i] = (char)(i ^ 0x5a);
+	int r = create(e, FUSE_ROOT_ID, "direct", O_RDWR | O_DIRECT, 0644, &eo, &fh);
+	if (r == -EINVAL)
+		skip();               /* the source has no O_DIRECT */
+	assert_int_equal(r, 0);
+	assert_int_equal(pwrite_(e, eo.nodeid, fh, 4096, blk, sizeof blk, 0), sizeof blk);
+	assert_int_equal(pread_(e, eo.nodeid, fh, 4096, sizeof blk), sizeof blk);
+	assert_memory_equal(e->out, blk, sizeof blk);
+	assert_int_equal(pread_(e, eo.nodeid, fh, 0, 4096), 4096);   /* the hole */
+	assert_int_equal(pread_(e, eo.nodeid, fh, 100, 4096), -EINVAL);
+	assert_int_equal(pwrite_(e, eo.nodeid, fh, 100, blk, 4096, 0), -EINVAL);
+	release(e, eo.nodeid, fh);
+	/* a buffered open of the same file sees the data */
+	fh = open_ok(e, eo.nodeid, O_RDONLY, NULL);
+	assert_int_equal(pread_(e, eo.nodeid, fh, 4196, 10), 10);
+	assert_memory_equal(e->out, blk + 100, 10);
+	release(e, eo.nodeid, fh);
+	forget(e, eo.nodeid, 1);
 }
 
 static void test_lseek_fallocate(void **state)
@@ -1118,6 +1169,43 @@ static void test_credentials(void **state)
 	forget(e, grp, 1);
 }
 
+/* With the writeback cache the kernel writes pages at offsets it picks and
+ * reads pages it only partly writes: our opens are O_RDWR and never
+ * O_APPEND, even for a caller that may only write. */
+static void test_writeback_opens(void **state)
+{
+	(void)state;
+	struct env *e = env_new_opts(0, 1);
+	char p[PATH_MAX];
+
+	src_write(e, "wo", "abc");
+	src_path(e, p, "wo");
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 1000, 1000), 0);
+		assert_int_equal(chmod(p, 0200), 0);
+		e->uid = e->gid = 1000;
+	}
+	uint64_t n = lookup_ok(e, FUSE_ROOT_ID, "wo");
+	uint64_t fh = open_ok(e, n, O_WRONLY | O_APPEND, NULL);
+	assert_int_equal(pread_(e, n, fh, 0, 100), 3);          /* page fill */
+	assert_memory_equal(e->out, "abc", 3);
+	assert_int_equal(pwrite_(e, n, fh, 1, "X", 1, 0), 1);    /* at 1, not EOF */
+	release(e, n, fh);
+	as_root(e);
+	char buf[16];
+	read_src(e, "wo", buf, sizeof buf);
+	assert_string_equal(buf, "aXc");
+	/* the caller's own permission still decides the open */
+	if (geteuid() == 0) {
+		e->uid = e->gid = 2000;
+		struct fuse_open_in o = { .flags = O_WRONLY };
+		assert_int_equal(call(e, FUSE_OPEN, n, &o, sizeof o, NULL, NULL, NULL, 0), -EACCES);
+		as_root(e);
+	}
+	forget(e, n, 1);
+	env_free(e);
+}
+
 /* 30k inodes through 64 cached fds; then each one opened and read. */
 #define MANY 30000
 #define MAXFDS 64
@@ -1210,10 +1298,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rename_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lseek_fallocate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aliased_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credentials, setup, teardown),
+		cmocka_unit_test(test_writeback_opens),
 		cmocka_unit_test(test_many_inodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
