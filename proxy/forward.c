@@ -170,12 +170,7 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 			};
 			fp_trace_exchange(f->s->trace, req->worker, &x);
 		}
-		if (f->o.debug) {
-			char txt[512];
-			fuse_format_request(txt, sizeof txt, &req->v);
-			fp_session_log(f->s, txt, in->uid, in->pid, "(forwarded, no reply)",
-				       req->t_read, fp_now_ns());
-		}
+		/* -d: the session logs it, "-> (no reply)" */
 		return FP_NOREPLY;
 	}
 

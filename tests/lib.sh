@@ -156,7 +156,7 @@ fp_mount() {
     sleep 0.05
   done
   FP_CONNS[i]=$conn FP_CONN=$conn
-  echo "$conn" >> "$FP_TMP/.conns"
+  echo "$conn $mnt" >> "$FP_TMP/.conns"
   # mount(2) returns before INIT is answered; make sure the daemon serves requests.
   timeout 10 stat -f "$mnt" >/dev/null || { fp_dump_log "$log"; fp_fail "$mnt does not answer statfs"; }
   fp_log "mounted $src on $mnt (pid $pid, conn $conn)"
@@ -203,7 +203,8 @@ fp__teardown_one() {
     else
       bad=1
       fp_log "fuseproxy (pid $pid) did not exit after unmount; aborting and killing it"
-      fp_abort_conn "$conn" || true
+      # only while it is still ours: a released id may belong to another test now
+      [ "$(fp_conn_id "$mnt" 2>/dev/null)" != "$conn" ] || fp_abort_conn "$conn" || true
       kill -TERM "$pid" 2>/dev/null
       fp_wait_exit "$pid" 5 || { kill -KILL "$pid" 2>/dev/null; fp_wait_exit "$pid" 5; }
     fi
@@ -256,7 +257,12 @@ fp__watchdog() {
   wait "$sp"
   touch "$FP_TMP/.timed-out"
   fp_log "watchdog: over ${secs}s, aborting FUSE connections and stopping the test"
-  for c in $(cat "$FP_TMP/.conns"); do fp_abort_conn "$c" || true; done
+  # only connections still mounted where this test mounted them: an id whose mount
+  # is gone may have been reused by another test's mount meanwhile
+  local m
+  while read -r c m; do
+    [ "$(fp_conn_id "$m" 2>/dev/null)" = "$c" ] && { fp_abort_conn "$c" || true; }
+  done < "$FP_TMP/.conns"
   kill -TERM "$main" 2>/dev/null
   for p in $(ps -o pid= --ppid "$main"); do
     [ "$p" = "$BASHPID" ] || kill -TERM "$p" 2>/dev/null
