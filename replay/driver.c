@@ -128,6 +128,8 @@ static int cmp_seq(const void *a, const void *b)
 }
 
 static void target_failed(struct run *R, bool hung, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void target_failed(struct run *R, bool hung, const char *fmt, ...)
 {
 	char what[300];
 	va_list ap;
@@ -178,13 +180,13 @@ static void target_failed(struct run *R, bool hung, const char *fmt, ...)
 	}
 }
 
-static void died(struct run *R, const char *when)
+/* The target went away (its socket closed, or a send found it gone). */
+static void died(struct run *R)
 {
 	char how[160] = "";
 
 	R->t->ops->death(R->t, how, sizeof how);
 	target_failed(R, false, "crashed%s%s%s", how[0] ? " (" : "", how, how[0] ? ")" : "");
-	(void)when;
 }
 
 static int send_msg(struct run *R, struct rp_ex *ex, const void *msg, size_t len,
@@ -372,7 +374,7 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 		r = send_msg(R, ex, ex->sent, ex->sent_len, 0);
 		if (r <= 0) {
 			if (!r)
-				died(R, "interrupt");
+				died(R);
 			R->head = NULL;
 			free(ex);
 			return 0;
@@ -470,7 +472,7 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 		R->head = NULL;
 		if (!r) {
 			note_sent(R, ex);
-			died(R, "send");
+			died(R);
 		}
 		if (ex->noreply)
 			free(ex);
@@ -538,7 +540,7 @@ static void pump(struct run *R, uint64_t wake)
 			rp_on_message(R, R->rbuf, (size_t)n);
 	}
 	if (n == 0) {
-		died(R, "recv");
+		died(R);
 		return;
 	}
 	if (n < 0 && n != -ETIMEDOUT) {
@@ -611,7 +613,7 @@ static int do_init(struct run *R)
 	int r = rp_target_send(R->t, &m, inlen);
 	if (r < 0) {
 		if (r == -EPIPE || r == -ECONNRESET) {
-			died(R, "init");
+			died(R);
 			return -1;
 		}
 		rp_set_end(R, RP_EXIT_TARGET, "cannot send INIT: %s", strerror(-r));
