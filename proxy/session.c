@@ -310,6 +310,8 @@ static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
 	fp_trace_exchange(s->trace, ring, &x);
 }
 
+#define FP_RECORDED (-2)   /* finish(): the filesystem recorded it already */
+
 /* Answer (unless there is no reply), count, log and record. */
 static void finish(struct fp_session *s, struct fp_req *req, int ret, const char *reqtxt,
 		   int ring, uint32_t flags, uint64_t t_start)
@@ -323,7 +325,7 @@ static void finish(struct fp_session *s, struct fp_req *req, int ret, const char
 	}
 	if (s->debug)
 		debug_line(s, req, reqtxt, ret);
-	if (s->trace && fp_trace_wants(s->trace, req->in->opcode))
+	if (s->trace && ring != FP_RECORDED && fp_trace_wants(s->trace, req->in->opcode))
 		record(s, req, ring, ret, flags, t_start, t_end);
 }
 
@@ -351,8 +353,11 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 		return;	/* the filesystem answers, logs and records later */
 	if (op && (op->flags & FOP_NOREPLY))
 		ret = FP_NOREPLY;
-	/* blocking requests run on their own threads: shared trace ring */
-	finish(s, req, ret, reqtxt, slot ? req->worker : -1, 0, t_start);
+	/* blocking requests run on their own threads: shared trace ring.  A
+	 * forwarding fs records what it forwards itself, with backend times. */
+	finish(s, req, ret, reqtxt,
+	       (s->fs->ops->flags & FP_FS_RAW) ? FP_RECORDED : slot ? req->worker : -1,
+	       0, t_start);
 }
 
 struct blocking_job {
