@@ -166,7 +166,9 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 			fp_session_log(f->s, txt, in->uid, in->pid, "(forwarded, no reply)",
 				       req->t_read, fp_now_ns());
 		}
-		return FP_NOREPLY;
+		/* logged and recorded here, with the backend's send time: FP_ASYNC
+		 * keeps the engine from logging and recording it a second time */
+		return FP_ASYNC;
 	}
 
 	p = fp_pending_alloc(&f->pt);
