@@ -9,6 +9,7 @@
 #   rec_sq DB SQL               sqlite3 -batch, '|' separated, with a busy timeout
 #   rec_dump [-k] FILE > OUT    trace-dump of FILE (our reader), X lines only
 #   rec_exchanges DUMP > OUT    "unique OPNAME" of a dump, sorted by unique
+#   rec_missing A B             lines of file A that file B does not have (any order)
 #   rec_dups FILE               uniques that occur more than once in a "unique ..." file
 #   rec_order_violations DUMP   X lines whose timestamps are not
 #                               t_read <= t_sent <= t_reply <= t_written (absent ones
@@ -38,6 +39,10 @@ rec_dump() {
 
 rec_exchanges() {
   awk '{ print $2, $3 }' "$1" | sort -n -k1,1 -k2
+}
+
+rec_missing() {
+  awk 'NR == FNR { have[$0] = 1; next } !($0 in have)' "$2" "$1"
 }
 
 rec_dups() {
