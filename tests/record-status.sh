@@ -7,7 +7,8 @@
 #   passthrough: one process holds an flock on a file in the mount, a second one waits
 #     for it (SETLKW): status lists the SETLKW with where=lock-wait, the waiter's pid and
 #     command, and a growing age; once the holder goes away the waiter gets the lock and
-#     status shows nothing in flight.
+#     status shows nothing in flight.  A second waiter killed by SIGTERM: its SETLKW is
+#     answered EINTR and the trace marks it interrupted (flag 1), next to the INTERRUPT.
 #   Both record (-w): status shows the trace's counters, nothing dropped or lost.
 #   status of a mountpoint nobody serves fails with a message, quickly.
 # Env: FUSEPROXY, BADFS, TRACE_DUMP.
@@ -110,7 +111,7 @@ waiter=$!
 sleep 0.3
 wpid=$(pgrep -P "$waiter" flock || echo "$waiter")
 check_stuck lock-wait "$m" SETLKW lock-wait "$wpid" flock
-kill "$holder"
+kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 rc=0
 wait "$waiter" || rc=$?
@@ -122,9 +123,37 @@ while :; do
   [ "$SECONDS" -lt "$end" ] || { cat "$FP_TMP/status3" >&2; bad "requests still in flight after the lock was granted"; break; }
   sleep 0.2
 done
+
+# a lock wait cut short by a signal: the kernel sends INTERRUPT, the wait ends with
+# EINTR, and the trace marks the SETLKW interrupted (flag 1)
+( exec 9> "$m/lockfile"; flock 9; touch "$FP_TMP/held2"; exec sleep 60 ) &
+holder=$!
+end=$((SECONDS + 10))
+until [ -e "$FP_TMP/held2" ]; do
+  [ "$SECONDS" -lt "$end" ] || fp_fail "the second lock holder did not get the lock"
+  sleep 0.05
+done
+flock "$m/lockfile" true &
+waiter2=$!
+find_line "$m" SETLKW lock-wait "$FP_TMP/status4" || bad "the second waiter is not listed"
+kill -TERM "$waiter2"
+rc=0
+timeout 10 tail --pid="$waiter2" -f /dev/null || rc=$?
+[ "$rc" = 0 ] || bad "the waiter did not end after SIGTERM"
+wait "$waiter2" 2>/dev/null || true
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+
 fp_stop "$m" umount || bad "fuseproxy did not stop"
 n=$(rec_sq "$FP_TMP/pt.db" "SELECT count(*) FROM requests WHERE op = 33 AND error = 0 AND pid = $wpid")
 [ "$n" = 1 ] || bad "the granted SETLKW of the waiter is not in the trace ($n)"
+n=$(rec_sq "$FP_TMP/pt.db" "SELECT count(*) FROM requests WHERE op = 33 AND pid = $waiter2
+                            AND error = -4 AND flags & 1")
+[ "$n" = 1 ] || bad "the interrupted SETLKW is not in the trace as interrupted with EINTR: $(rec_sq "$FP_TMP/pt.db" "SELECT op, error, flags, pid FROM requests WHERE op IN (33, 36)")"
+n=$(rec_sq "$FP_TMP/pt.db" "SELECT count(*) FROM requests WHERE op = 36 AND unique_id IN
+                            (SELECT unique_id | 1 FROM requests WHERE op = 33 AND pid = $waiter2)")
+[ "$n" -ge 1 ] || bad "the INTERRUPT itself is not in the trace"
+fp_log "[lock-wait] granted and interrupted SETLKWs are in the trace"
 
 # ---- nobody there ---------------------------------------------------------------------
 mkdir -p "$FP_TMP/nothing"
