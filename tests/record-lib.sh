@@ -5,7 +5,8 @@
 #   rec_require                 skip unless TRACE_DUMP (tests/trace-dump.c) and sqlite3
 #   rec_dlog LOG > OUT          the exchanges of a -d log: "unique OPNAME" per line,
 #                               sorted by unique (both the passthrough's and the
-#                               forwarder's lines: "[  t] OPNAME #unique ...")
+#                               forwarder's lines: "[  t] OPNAME #unique ..."),
+#                               without NOTIFY_REPLY (a notification in the trace)
 #   rec_sq DB SQL               sqlite3 -batch, '|' separated, with a busy timeout
 #   rec_dump [-k] FILE > OUT    trace-dump of FILE (our reader), X lines only
 #   rec_exchanges DUMP > OUT    "unique OPNAME" of a dump, sorted by unique
@@ -23,8 +24,9 @@ rec_require() {
 }
 
 rec_dlog() {
+  # NOTIFY_REPLY is recorded as a notification, not an exchange
   sed -n 's/^\[ *[0-9][0-9]*\.[0-9]*\] \([A-Z][A-Z0-9_]*\) #\([0-9][0-9]*\) .*/\2 \1/p' "$1" |
-    sort -n -k1,1 -k2
+    grep -v ' NOTIFY_REPLY$' | sort -n -k1,1 -k2
 }
 
 rec_sq() {

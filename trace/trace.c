@@ -724,6 +724,8 @@ int fp_trace_open(struct fp_trace **tp, const struct fp_trace_opts *o,
 		goto fail;
 	}
 	t->started = true;
+	/* findable in top -H, perf and /proc/PID/task/N/comm (bench/run) */
+	pthread_setname_np(t->thread, "fp-trace-writer");
 	*tp = t;
 	return 0;
 
