@@ -8,8 +8,10 @@
 # bytes must start with headers matching the row (len, opcode, unique; reply len,
 # error, unique); timestamps are ordered t_read <= t_sent <= t_reply <= t_written; the
 # session row says the trace was closed cleanly with nothing dropped or lost.
+# Also: every notification of tests/daemons/notifier behind fuseproxy, and the kernel's
+# NOTIFY_REPLY, once each in the notifications of both files.
 # Env: FUSEPROXY, CONFORMANCE, TRACE_DUMP, MEMFS (without it the backend half is
-# skipped).
+# skipped), NOTIFIER and IOHELPER (without them the notification part is skipped).
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-300}
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +130,43 @@ if [ -n "${MEMFS:-}" ] && [ -x "$MEMFS" ]; then
   [ "$n" = 0 ] || bad "[be] $n forwarded exchanges without the BACKEND flag"
 else
   fp_log "memfs not built: skipping the --backend half"
+fi
+
+# ---- notifications: notifier behind fuseproxy ---------------------------------------
+# Each notification the backend sends (INVAL_INODE, INVAL_ENTRY, DELETE, STORE, RETRIEVE,
+# POLL) once in sqlite and pcap, direction 4 (proxy -> kernel), as many as the -d log
+# shows; the kernel's NOTIFY_REPLY to the RETRIEVE once, direction 2 (passed to the
+# backend), and not as an exchange.
+if [ -n "${NOTIFIER:-}" ] && [ -x "$NOTIFIER" ] && [ -n "${IOHELPER:-}" ] && [ -x "$IOHELPER" ]; then
+  m=$FP_TMP/nt-mnt
+  fpx_mount "$m" "$NOTIFIER -f" -d -w "$FP_TMP/nt.db" --pcap "$FP_TMP/nt.pcap" \
+    --backend-log "$FP_TMP/notifier.log"
+  log_nt=$FPX_LOG
+  cat "$m/clock" "$m/entry" "$m/victim" > /dev/null
+  stat "$m/stored" > /dev/null
+  for c in inval_inode inval_entry delete store retrieve; do echo "$c" > "$m/ctl"; done
+  "$IOHELPER" poll "$m/pollable" 2500 > /dev/null &
+  p=$!
+  sleep 0.5
+  echo poll > "$m/ctl"
+  wait "$p" || true
+  fp_stop "$m" umount || fp_fail "fuseproxy --backend notifier did not stop cleanly"
+  [ "$FP_STATUS" = 0 ] || fp_fail "fuseproxy --backend notifier exited with $FP_STATUS"
+  rec_sq "$FP_TMP/nt.db" "SELECT direction || ' ' || name FROM notifications ORDER BY 1" > "$FP_TMP/nt.sqlite"
+  printf '%s\n' "2 NOTIFY_REPLY" "4 DELETE" "4 INVAL_ENTRY" "4 INVAL_INODE" "4 POLL" "4 RETRIEVE" "4 STORE" |
+    sort > "$FP_TMP/nt.want"
+  rec_same "[nt] notifications in sqlite" "$FP_TMP/nt.want" "$FP_TMP/nt.sqlite" || failed=1
+  "$TRACE_DUMP" "$FP_TMP/nt.pcap" | awk '$1 == "N" { print $3, $4 }' | sort > "$FP_TMP/nt.pcap-n"
+  rec_sq "$FP_TMP/nt.db" "SELECT direction || ' ' || code FROM notifications" | sort > "$FP_TMP/nt.sqlite-n"
+  rec_same "[nt] notifications (dir code), sqlite vs pcap" "$FP_TMP/nt.sqlite-n" "$FP_TMP/nt.pcap-n" ||
+    failed=1
+  nd=$(grep -c '^\[ *\] NOTIFY_.*(backend -> kernel)' "$log_nt" || true)
+  [ "$nd" = 6 ] || bad "[nt] the -d log shows $nd notifications to the kernel, expected 6"
+  n=$(rec_sq "$FP_TMP/nt.db" "SELECT count(*) FROM requests WHERE op = 41")
+  [ "$n" = 0 ] || bad "[nt] NOTIFY_REPLY recorded as an exchange too"
+  fp_log "[nt] every notification once in sqlite and pcap"
+else
+  fp_log "notifier or iohelper not built: skipping the notification part"
 fi
 
 [ "$failed" = 0 ] || fp_fail "the traces do not hold every exchange exactly once"
