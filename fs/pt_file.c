@@ -9,6 +9,7 @@
  */
 #include <linux/fs.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -269,6 +270,14 @@ out:
 
 #define DIO_ALIGN 4096
 
+static pthread_key_t bounce_key;
+static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
+
+static void bounce_key_init(void)
+{
+	pthread_key_create(&bounce_key, free);	/* frees it when the thread ends */
+}
+
 /* A per-thread aligned buffer for O_DIRECT files when the request or reply
  * area is not aligned (it follows the FUSE headers).  Freed at thread exit. */
 static pthread_key_t bounce_key;
@@ -291,6 +300,11 @@ static void *bounce(size_t len)
 	void *n = NULL;
 	if (posix_memalign(&n, DIO_ALIGN, want))
 		return NULL;
+	pthread_once(&bounce_once, bounce_key_init);
+	if (pthread_setspecific(bounce_key, n)) {
+		free(n);
+		return NULL;
+	}
 	free(buf);
 	buf = n;
 	cap = want;

@@ -23,6 +23,7 @@
 #include "control.h"
 #include "session.h"
 #include "opcodes.h"
+#include "trace.h"
 
 #define MAX_LIST 4096
 
@@ -100,6 +101,15 @@ static void answer_status(struct fp_control *c, FILE *f)
 	fprintf(f, "requests: %llu total, %.0f/s, %llu errors; in flight: %d\n",
 		(unsigned long long)atomic_load(&s->nreq), c->rate,
 		(unsigned long long)atomic_load(&s->nerr), n);
+	/* the trace is closed only after this thread has stopped */
+	if (s->trace) {
+		struct fp_trace_stats st;
+		fp_trace_stats(s->trace, &st);
+		fprintf(f, "trace: %llu records, %llu written, %llu dropped (rings full), "
+			"%llu lost (write errors)%s\n", (unsigned long long)st.records,
+			(unsigned long long)st.written, (unsigned long long)st.dropped,
+			(unsigned long long)st.lost, st.write_error ? "; writing failed" : "");
+	}
 	if (!n)
 		return;
 	fprintf(f, "%-10s %-12s %-14s %-10s %-8s %-16s %s\n", "AGE", "UNIQUE", "OP", "NODE",
@@ -252,7 +262,8 @@ int fp_control_status(int argc, char **argv)
 			"usage: fuseproxy status MNT\n\n"
 			"List the requests a running fuseproxy has in flight on MNT, oldest\n"
 			"first (age, unique, opcode, node, pid, command, and whether the\n"
-			"backend has it), with request and error counters.\n");
+			"backend has it), with request and error counters and, when\n"
+			"recording, the trace's record/drop/loss counts.\n");
 		return argc == 2 ? 0 : 2;
 	}
 	if (!realpath(argv[1], real)) {

@@ -159,7 +159,12 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		if (in->opcode == FUSE_INTERRUPT)
 			fp_pending_with(&f->pt, ((const struct fuse_interrupt_in *)req->v.fixed)->unique,
 					mark_interrupted, NULL);
-		if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+		if (f->s->trace && in->opcode == FUSE_NOTIFY_REPLY) {
+			/* the kernel's answer to a RETRIEVE is a notification
+			 * record (doc/trace-format.md 1.3), passed to the backend */
+			fp_trace_notify(f->s->trace, req->worker, FP_DIR_PROXY_TO_BACKEND, in,
+					in->len, t_sent);
+		} else if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
 			struct fp_trace_exchange x = {
 				.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
 				.uid = in->uid, .gid = in->gid, .pid = in->pid,
