@@ -270,14 +270,6 @@ out:
 
 #define DIO_ALIGN 4096
 
-static pthread_key_t bounce_key;
-static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
-
-static void bounce_key_init(void)
-{
-	pthread_key_create(&bounce_key, free);	/* frees it when the thread ends */
-}
-
 /* A per-thread aligned buffer for O_DIRECT files when the request or reply
  * area is not aligned (it follows the FUSE headers).  Freed at thread exit. */
 static pthread_key_t bounce_key;
@@ -295,7 +287,6 @@ static void *bounce(size_t len)
 
 	if (len <= cap)
 		return buf;
-	pthread_once(&bounce_once, bounce_key_init);
 	size_t want = (len + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
 	void *n = NULL;
 	if (posix_memalign(&n, DIO_ALIGN, want))
