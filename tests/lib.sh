@@ -138,8 +138,22 @@ fp_mount() {
   local log="$FP_TMP/fuseproxy.$i.log"
   # A non-interactive shell starts background jobs with SIGINT ignored; give the
   # daemon default dispositions so SIGINT really tests its handler.
-  env --default-signal=INT,QUIT,TERM "$FUSEPROXY" "$@" --passthrough "$src" "$mnt" \
-    </dev/null >"$log" 2>&1 &
+  # FP_MOUNT_MODE picks what serves SRC (the suites run unchanged in each mode):
+  #   passthrough (default)  fuseproxy --passthrough SRC
+  #   backend-overlay        fuseproxy in front of fuse-overlayfs (upper = SRC)
+  #   overlay-alone          the same fuse-overlayfs mounted on its own
+  local ovl="lowerdir=$FP_TMP/.ovl-lower,upperdir=$src,workdir=$FP_TMP/.ovl-work.$i"
+  case "${FP_MOUNT_MODE:-passthrough}" in
+    passthrough) set -- "$FUSEPROXY" "$@" --passthrough "$src" "$mnt" ;;
+    backend-overlay)
+      mkdir -p "$FP_TMP/.ovl-lower" "$FP_TMP/.ovl-work.$i"
+      set -- "$FUSEPROXY" "$@" --backend "fuse-overlayfs -f -o $ovl" "$mnt" ;;
+    overlay-alone)
+      mkdir -p "$FP_TMP/.ovl-lower" "$FP_TMP/.ovl-work.$i"
+      set -- fuse-overlayfs -f -o "$ovl" "$mnt" ;;
+    *) fp_fail "FP_MOUNT_MODE=$FP_MOUNT_MODE: passthrough, backend-overlay or overlay-alone" ;;
+  esac
+  env --default-signal=INT,QUIT,TERM "$@" </dev/null >"$log" 2>&1 &
   pid=$!
   FP_PIDS[i]=$pid FP_MNTS[i]=$mnt FP_LOGS[i]=$log FP_CONNS[i]= FP_DONE[i]=
   FP_PID=$pid FP_CONN=
