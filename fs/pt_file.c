@@ -9,6 +9,7 @@
  */
 #include <linux/fs.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -286,11 +287,15 @@ static void *bounce(size_t len)
 
 	if (len <= cap)
 		return buf;
-	pthread_once(&bounce_once, bounce_key_init);
 	size_t want = (len + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
 	void *n = NULL;
 	if (posix_memalign(&n, DIO_ALIGN, want))
 		return NULL;
+	pthread_once(&bounce_once, bounce_key_init);
+	if (pthread_setspecific(bounce_key, n)) {
+		free(n);
+		return NULL;
+	}
 	free(buf);
 	buf = n;
 	cap = want;

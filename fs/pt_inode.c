@@ -379,6 +379,11 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 	/* fast path: a known inode whose fd we hold */
 	if (fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
 		return -errno;
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + PT_HANDLE_MAX];
+	} known;
+	known.fh.handle_bytes = 0;
 	pthread_mutex_lock(&fs->tlock);
 	ino = hash_find(fs, st.st_dev, st.st_ino);
 	if (ino && identity_pinned(ino)) {
@@ -387,7 +392,33 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 		fill_entry(fs, ino, &st, e);
 		return 0;
 	}
+	if (ino && ino->handle && fd < 0)
+		memcpy(&known, ino->handle, sizeof(struct file_handle) + ino->handle->handle_bytes);
 	pthread_mutex_unlock(&fs->tlock);
+
+	/* known inode whose fd was evicted: the handle of the name tells
+	 * whether it is still the same object (not a reused inode number),
+	 * without opening it */
+	if (known.fh.handle_bytes && fs->handles_ok) {
+		union {
+			struct file_handle fh;
+			char buf[sizeof(struct file_handle) + PT_HANDLE_MAX];
+		} now;
+		int mnt;
+		now.fh.handle_bytes = PT_HANDLE_MAX;
+		if (name_to_handle_at(dirfd, name, &now.fh, &mnt, 0) == 0 &&
+		    mnt == fs->root_mnt_id && handle_eq(&now.fh, &known.fh)) {
+			pthread_mutex_lock(&fs->tlock);
+			ino = hash_find(fs, st.st_dev, st.st_ino);
+			if (ino && ino->handle && handle_eq(ino->handle, &known.fh)) {
+				ref_locked(ino);
+				pthread_mutex_unlock(&fs->tlock);
+				fill_entry(fs, ino, &st, e);
+				return 0;
+			}
+			pthread_mutex_unlock(&fs->tlock);
+		}
+	}
 
 	/* slow path: get an fd of the object and its handle */
 	if (fd >= 0) {

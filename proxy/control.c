@@ -23,6 +23,7 @@
 #include "control.h"
 #include "session.h"
 #include "opcodes.h"
+#include "trace.h"
 
 #define MAX_LIST 4096
 
@@ -102,6 +103,15 @@ static void answer_status(struct fp_control *c, FILE *f)
 	fprintf(f, "requests: %llu total, %.0f/s, %llu errors; in flight: %d\n",
 		(unsigned long long)atomic_load(&s->nreq), c->rate,
 		(unsigned long long)atomic_load(&s->nerr), n);
+	/* the trace is closed only after this thread has stopped */
+	if (s->trace) {
+		struct fp_trace_stats st;
+		fp_trace_stats(s->trace, &st);
+		fprintf(f, "trace: %llu records, %llu written, %llu dropped (rings full), "
+			"%llu lost (write errors)%s\n", (unsigned long long)st.records,
+			(unsigned long long)st.written, (unsigned long long)st.dropped,
+			(unsigned long long)st.lost, st.write_error ? "; writing failed" : "");
+	}
 	if (s->fs && s->fs->ops->status)
 		s->fs->ops->status(s->fs, f);
 	if (!n)
@@ -333,8 +343,9 @@ int fp_control_status(int argc, char **argv)
 			"usage: fuseproxy status MNT\n\n"
 			"List the requests a running fuseproxy has in flight on MNT, oldest\n"
 			"first (age, unique, opcode, node, pid, command, and whether the\n"
-			"backend has it), with request and error counters, the state it\n"
-			"keeps and its backend restarts.\n");
+			"backend has it), with request and error counters, the trace's\n"
+			"record/drop/loss counts when recording, the state it keeps and\n"
+			"its backend restarts.\n");
 		return argc == 2 ? 0 : 2;
 	}
 	return control_ask("status", argv[1], "status\n", NULL, 0);

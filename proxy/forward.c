@@ -294,7 +294,12 @@ static void forward_noreply(struct fwd *f, struct fp_req *req)
 	if (in->opcode == FUSE_INTERRUPT)
 		fp_pending_with(&f->pt, ((const struct fuse_interrupt_in *)req->v.fixed)->unique,
 				mark_interrupted, NULL);
-	if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+	if (f->s->trace && in->opcode == FUSE_NOTIFY_REPLY) {
+		/* the kernel's answer to a RETRIEVE is a notification record
+		 * (doc/trace-format.md 1.3), passed to the backend */
+		fp_trace_notify(f->s->trace, req->worker, FP_DIR_PROXY_TO_BACKEND, in, in->len,
+				t_sent);
+	} else if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
 		struct fp_trace_exchange x = {
 			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
 			.uid = in->uid, .gid = in->gid, .pid = in->pid,
@@ -305,12 +310,7 @@ static void forward_noreply(struct fwd *f, struct fp_req *req)
 		};
 		fp_trace_exchange(f->s->trace, req->worker, &x);
 	}
-	if (f->o.debug) {
-		char txt[512];
-		fuse_format_request(txt, sizeof txt, &req->v);
-		fp_session_log(f->s, txt, in->uid, in->pid, "(forwarded, no reply)",
-			       req->t_read, fp_now_ns());
-	}
+	/* -d: the session logs it, "-> (no reply)" */
 }
 
 /* Where the request's names are kept: in the request copy if there is a
@@ -492,6 +492,19 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 out:
 	if (gated)
 		pthread_rwlock_unlock(&f->gate);
+	if (r != FP_ASYNC && r != FP_NOREPLY && f->s->trace &&
+	    fp_trace_wants(f->s->trace, in->opcode)) {
+		/* answered here (the engine records nothing of a forwarder's) */
+		struct fuse_out_header oh = { sizeof oh, r, in->unique };
+		uint64_t now = fp_now_ns();
+		struct fp_trace_exchange x = {
+			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+			.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
+			.error = r, .t_read = req->t_read, .t_written = now,
+			.req = in, .req_len = in->len, .reply = &oh, .reply_len = sizeof oh,
+		};
+		fp_trace_exchange(f->s->trace, req->worker, &x);
+	}
 	return r;
 }
 

@@ -53,7 +53,7 @@ static const char usage_text[] =
 "  -d, --debug          print one line per request and reply, with latency\n"
 "  -v, --verbose        lifecycle messages (INIT negotiation, mount, exit)\n"
 "  -j, --threads N      worker threads, each with its own /dev/fuse clone\n"
-"                       (default: number of CPUs)\n"
+"                       (default: twice the CPUs, at least 4)\n"
 "  -o OPT[,OPT...]      mount options: allow_other, default_permissions, ro,\n"
 "                       max_read=N, fsname=NAME, subtype=NAME, nosuid, nodev,\n"
 "                       noexec, noatime, sync, dirsync\n"
@@ -238,8 +238,12 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		usage_error("-o writeback/entry_timeout/attr_timeout are passthrough options; "
 			    "the backend decides those%s", "");
 	if (!c->threads) {
+		/* twice the CPUs, at least 4: a worker blocks for the whole of a
+		 * request (a disk read, a backend round trip), and applications
+		 * issue more requests at once than there are CPUs */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		c->threads = n > 0 ? (int)(n > 64 ? 64 : n) : 2;
+		n = n > 0 ? 2 * n : 4;
+		c->threads = (int)(n < 4 ? 4 : n > 64 ? 64 : n);
 	}
 	c->pt.source = c->src;
 	c->pt.verbose = c->verbose;

@@ -185,14 +185,18 @@ static int do_interrupt(struct fp_session *s, struct fp_req *req)
 	for (int w = 0; w < s->nworkers; w++) {
 		struct fp_worker_slot *sl = &s->slots[w];
 		if (sl->has_thread && atomic_load(&sl->unique) == ii->unique) {
+			atomic_store(&sl->interrupted, 1);
 			pthread_kill(sl->thread, SIGUSR1);
 			return FP_NOREPLY;
 		}
 	}
 	pthread_mutex_lock(&s->blk_lock);
-	for (struct fp_blocking *b = s->blk; b; b = b->next)
-		if (b->unique == ii->unique)
+	for (struct fp_blocking *b = s->blk; b; b = b->next) {
+		if (b->unique == ii->unique) {
+			atomic_store(&b->interrupted, 1);
 			pthread_kill(b->thread, SIGUSR1);
+		}
+	}
 	pthread_mutex_unlock(&s->blk_lock);
 	return FP_NOREPLY;
 }
@@ -310,6 +314,8 @@ static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
 	fp_trace_exchange(s->trace, ring, &x);
 }
 
+#define FP_RECORDED (-2)   /* finish(): the filesystem recorded it already */
+
 /* Answer (unless there is no reply), count, log and record. */
 static void finish(struct fp_session *s, struct fp_req *req, int ret, const char *reqtxt,
 		   int ring, uint32_t flags, uint64_t t_start)
@@ -323,18 +329,20 @@ static void finish(struct fp_session *s, struct fp_req *req, int ret, const char
 	}
 	if (s->debug)
 		debug_line(s, req, reqtxt, ret);
-	if (s->trace && fp_trace_wants(s->trace, req->in->opcode))
+	if (s->trace && ring != FP_RECORDED && fp_trace_wants(s->trace, req->in->opcode))
 		record(s, req, ring, ret, flags, t_start, t_end);
 }
 
 /* Dispatch to the filesystem, answer, log.  The slot marks the request as
- * interruptible while the filesystem has it. */
+ * interruptible while the filesystem has it.  intr: set by do_interrupt()
+ * when an INTERRUPT names the request (the slot's, or a blocking job's). */
 static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slot *slot,
-		  const char *reqtxt)
+		  _Atomic uint32_t *intr, const char *reqtxt)
 {
 	const struct fuse_in_header *in = req->in;
 	const struct fuse_op *op = fuse_op_get(in->opcode);
 	uint64_t t_start = s->trace ? fp_now_ns() : 0;
+	uint32_t flags = 0;
 	int ret;
 
 	if (slot) {
@@ -342,6 +350,7 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 		slot->t_read = req->t_read;
 		slot->opcode = in->opcode;
 		slot->pid = in->pid;
+		atomic_store(&slot->interrupted, 0);
 		atomic_store_explicit(&slot->unique, in->unique, memory_order_release);
 	}
 	ret = s->fs->ops->handle(s->fs, req);
@@ -351,8 +360,13 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 		return;	/* the filesystem answers, logs and records later */
 	if (op && (op->flags & FOP_NOREPLY))
 		ret = FP_NOREPLY;
-	/* blocking requests run on their own threads: shared trace ring */
-	finish(s, req, ret, reqtxt, slot ? req->worker : -1, 0, t_start);
+	if (intr && atomic_load(intr))
+		flags |= FP_TRACE_F_INTERRUPTED;
+	/* blocking requests run on their own threads: shared trace ring.  A
+	 * forwarding fs records what it forwards itself, with backend times. */
+	finish(s, req, ret, reqtxt,
+	       (s->fs->ops->flags & FP_FS_RAW) ? FP_RECORDED : slot ? req->worker : -1,
+	       flags, t_start);
 }
 
 struct blocking_job {
@@ -372,7 +386,7 @@ static void *blocking_main(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, SIGUSR1);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	serve(s, &j->req, NULL, j->reqtxt);
+	serve(s, &j->req, NULL, &j->b.interrupted, j->reqtxt);
 
 	pthread_mutex_lock(&s->blk_lock);
 	for (struct fp_blocking **pp = &s->blk; *pp; pp = &(*pp)->next) {
@@ -414,6 +428,7 @@ static int start_blocking(struct fp_session *s, struct fp_req *req, const char *
 	j->req.outcap = 256;
 	if (reqtxt)
 		snprintf(j->reqtxt, sizeof j->reqtxt, "%s", reqtxt);
+	atomic_init(&j->b.interrupted, 0);
 	j->b.unique = req->in->unique;
 	j->b.nodeid = req->in->nodeid;
 	j->b.t_read = req->t_read;
@@ -466,7 +481,7 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 		break;
 	case FUSE_INTERRUPT:
 		if (s->fs->ops->flags & FP_FS_RAW) {
-			serve(s, req, NULL, reqtxt);
+			serve(s, req, NULL, NULL, reqtxt);
 			return;
 		}
 		ret = do_interrupt(s, req);
@@ -482,7 +497,7 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 				return;
 			break;
 		}
-		serve(s, req, &s->slots[req->worker], reqtxt);
+		serve(s, req, &s->slots[req->worker], &s->slots[req->worker].interrupted, reqtxt);
 		return;
 	}
 	finish(s, req, ret, reqtxt, req->worker, 0, req->t_read);

@@ -21,6 +21,7 @@
  * fields and re-checks unique to see a consistent entry. */
 struct fp_worker_slot {
 	_Atomic uint64_t unique;       /* request being served, 0 if none */
+	_Atomic uint32_t interrupted;  /* an INTERRUPT named it (for the trace) */
 	uint64_t nodeid, t_read;
 	uint32_t opcode, pid;
 	pthread_t thread;
@@ -32,6 +33,7 @@ struct fp_worker_slot {
  * worker and deadlock the lock holder's unlock. */
 struct fp_blocking {
 	struct fp_blocking *next;
+	_Atomic uint32_t interrupted;  /* an INTERRUPT named it (for the trace) */
 	uint64_t unique, nodeid, t_read;
 	uint32_t opcode, pid;
 	pthread_t thread;

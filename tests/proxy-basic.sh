@@ -149,45 +149,70 @@ else
 fi
 
 # ---- fuse-overlayfs -----------------------------------------------------------------
-if command -v fuse-overlayfs >/dev/null; then
-  ran=$((ran + 1))
-  lower=$FP_TMP/ovl-lower
+# ovl_attempt T: one round on fresh lower/upper/work dirs; returns 0 if all is identical.
+ovl_attempt() {
+  local t=$1 saved=$failed rc a b side lower=$FP_TMP/ovl$1-lower
+  failed=0
   cp -a "$base" "$lower"
   for side in alone proxied; do
-    mkdir -p "$FP_TMP/ovl-$side.upper" "$FP_TMP/ovl-$side.work"
+    mkdir -p "$FP_TMP/ovl$t-$side.upper" "$FP_TMP/ovl$t-$side.work"
   done
   ovl_opts() {
     # timeout=0: what stat shows must not depend on how fast each run is
-    echo "lowerdir=$lower,upperdir=$FP_TMP/ovl-$1.upper,workdir=$FP_TMP/ovl-$1.work,timeout=0"
+    echo "lowerdir=$lower,upperdir=$FP_TMP/ovl$t-$1.upper,workdir=$FP_TMP/ovl$t-$1.work,timeout=0"
   }
-  a=$FP_TMP/ovl-alone b=$FP_TMP/ovl-proxied
+  a=$FP_TMP/ovl$t-alone b=$FP_TMP/ovl$t-proxied
   fpx_mount_standalone "$a" fuse-overlayfs -f -o "$(ovl_opts alone)" "$a"
   fpx_mount "$b" "fuse-overlayfs -f -o $(ovl_opts proxied)" -v
-  run_conformance "$a" "$FP_TMP/ovl-alone.out"
-  run_conformance "$b" "$FP_TMP/ovl-proxied.out"
+  run_conformance "$a" "$FP_TMP/ovl$t-alone.out"
+  run_conformance "$b" "$FP_TMP/ovl$t-proxied.out"
   # fuse-overlayfs gives DT_UNKNOWN for entries whose nodes it does not hold at the
   # moment (that depends on when the kernel forgot them): readdir types are compared
   # for memfs above, here only the names
   for side in alone proxied; do
     sed -E '/^readdir /s/:(dir|reg|lnk|fifo|chr|blk|sock|unknown)( |$)/\2/g;
             s/names\+types [0-9a-f]+/names+types -/' \
-      "$FP_TMP/ovl-$side.out" > "$FP_TMP/ovl-$side.out.notypes"
+      "$FP_TMP/ovl$t-$side.out" > "$FP_TMP/ovl$t-$side.out.notypes"
   done
-  compare "fuse-overlayfs: conformance output (no d_type)" "$FP_TMP/ovl-alone.out.notypes" \
-    "$FP_TMP/ovl-proxied.out.notypes"
+  compare "fuse-overlayfs: conformance output (no d_type)" "$FP_TMP/ovl$t-alone.out.notypes" \
+    "$FP_TMP/ovl$t-proxied.out.notypes"
   stop_pair "$a" "$b"
   # the merged trees as fresh daemons see them (a running fuse-overlayfs may hand out
   # link counts it has cached, and which of those the kernel shows depends on timing)
   fpx_mount_standalone "$a" fuse-overlayfs -f -o "$(ovl_opts alone)" "$a"
   fpx_mount "$b" "fuse-overlayfs -f -o $(ovl_opts proxied)" -v
-  describe_tree "$a" > "$FP_TMP/ovl-alone.tree"
-  describe_tree "$b" > "$FP_TMP/ovl-proxied.tree"
-  compare "fuse-overlayfs: merged tree, remounted" "$FP_TMP/ovl-alone.tree" "$FP_TMP/ovl-proxied.tree"
+  describe_tree "$a" > "$FP_TMP/ovl$t-alone.tree"
+  describe_tree "$b" > "$FP_TMP/ovl$t-proxied.tree"
+  compare "fuse-overlayfs: merged tree, remounted" "$FP_TMP/ovl$t-alone.tree" "$FP_TMP/ovl$t-proxied.tree"
   stop_pair "$a" "$b"
   # what the daemon wrote to its upper dir: copy-ups, whiteouts, opaque dirs
-  describe_tree "$FP_TMP/ovl-alone.upper" > "$FP_TMP/ovl-alone.uppertree"
-  describe_tree "$FP_TMP/ovl-proxied.upper" > "$FP_TMP/ovl-proxied.uppertree"
-  compare "fuse-overlayfs: upper dir" "$FP_TMP/ovl-alone.uppertree" "$FP_TMP/ovl-proxied.uppertree"
+  describe_tree "$FP_TMP/ovl$t-alone.upper" > "$FP_TMP/ovl$t-alone.uppertree"
+  describe_tree "$FP_TMP/ovl$t-proxied.upper" > "$FP_TMP/ovl$t-proxied.uppertree"
+  compare "fuse-overlayfs: upper dir" "$FP_TMP/ovl$t-alone.uppertree" "$FP_TMP/ovl$t-proxied.uppertree"
+  rc=$failed
+  failed=$saved
+  return "$rc"
+}
+
+if command -v fuse-overlayfs >/dev/null; then
+  ran=$((ran + 1))
+  # fuse-overlayfs itself is not deterministic under load (seen on its own: a link
+  # count it had cached, lstat ENOENT for an entry readdir had just listed): a round
+  # that differs is repeated, and only a difference in each of 3 rounds fails
+  ovl_ok=
+  for t in 1 2 3; do
+    if ovl_attempt "$t"; then
+      ovl_ok=$t
+      break
+    fi
+    fp_log "fuse-overlayfs: round $t differs (see above)"
+  done
+  if [ -n "$ovl_ok" ]; then
+    fp_log "fuse-overlayfs: identical in round $ovl_ok"
+  else
+    fp_log "FAIL: fuse-overlayfs differs in all 3 rounds"
+    failed=1
+  fi
 else
   fp_log "fuse-overlayfs not installed: skipping that part"
 fi

@@ -192,6 +192,10 @@ static int create_file(const char *path, char *err, size_t errlen)
 
 	for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
 		snprintf(side, sizeof side, "%s%s", path, sfx[i]);
+		/* only those that exist: on a read-only or missing directory,
+		 * the error worth reporting is the trace file's own */
+		if (lstat(side, &st) && errno == ENOENT)
+			continue;
 		if (unlink(side) && errno != ENOENT)
 			return trace_err(err, errlen, -errno, "%s: cannot remove: %s", side,
 					 strerror(errno));

@@ -334,8 +334,8 @@ static void sink_failed(struct fp_trace *t, struct sink_slot *k, int ret, const 
 	/* The failed batch is gone with the transaction (sqlite) or buffer. */
 	k->lost += batch;
 	note_lost(t);
-	warn(t, "%s: %s; no more records go to this file (they are counted as lost)",
-	     k->path, msg);
+	/* the sinks' messages start with the file's name */
+	warn(t, "%s; no more records go to this file (they are counted as lost)", msg);
 }
 
 /* Hand one record to every live sink. */
@@ -724,6 +724,8 @@ int fp_trace_open(struct fp_trace **tp, const struct fp_trace_opts *o,
 		goto fail;
 	}
 	t->started = true;
+	/* findable in top -H, perf and /proc/PID/task/N/comm (bench/run) */
+	pthread_setname_np(t->thread, "fp-trace-writer");
 	*tp = t;
 	return 0;
 
