@@ -43,7 +43,7 @@ start() {
   mkdir -p "$src"
   [ -z "${2:-}" ] || { fill=$2; eval "$fill"; }
   shift 2 || shift $#
-  fpx_mount "$m" "$DISKFS -f --timeout=0 ${crash} --crash-marker=$FP_TMP/marker.$case $src" \
+  fpx_mount "$m" "$DISKFS -f --timeout=0 --remote-locks ${crash} --crash-marker=$FP_TMP/marker.$case $src" \
     -v --restart "$@"
 }
 

@@ -15,11 +15,17 @@
  *     --crash-marker=FILE       crash only if FILE does not exist, and create it first:
  *                               the restarted instance does not crash again
  *     --timeout=S               entry and attribute timeout (default 1.0)
+ *     --remote-locks            serve POSIX and flock locks itself (POSIX_LOCKS,
+ *                               FLOCK_LOCKS); without it the kernel keeps them locally:
+ *                               remote locks race close(2) (the kernel releases the
+ *                               handle after close returns), which upsets tests that
+ *                               lock again right after closing
  *
  * Node ids count up from 2 in every instance, so a restarted instance hands out the
  * same small numbers for other objects: the proxy has to keep its kernel ids apart.
- * Locks are OFD locks on the handle's fd (flock(2) for flock), so they conflict
- * between opens as POSIX locks between processes do, and vanish with the process.
+ * With --remote-locks, locks are OFD locks on the handle's fd (flock(2) for flock), so
+ * they conflict between opens as POSIX locks between processes do, and vanish with the
+ * process.
  * At exit it reports how many lookups the kernel (or proxy) still holds, so tests can
  * check that FORGETs balance lookups.
  */
@@ -48,6 +54,7 @@
 static struct diskfs_opts {
 	char *crash_after, *crash_before, *hang_before, *marker, *timeout_str;
 	double timeout;
+	int remote_locks;
 } opt = { .timeout = 1.0 };
 
 #define DOPT(t, f) { t, offsetof(struct diskfs_opts, f), 0 }
@@ -57,6 +64,7 @@ static const struct fuse_opt optspec[] = {
 	DOPT("--hang-before=%s", hang_before),
 	DOPT("--crash-marker=%s", marker),
 	DOPT("--timeout=%s", timeout_str),
+	{ "--remote-locks", offsetof(struct diskfs_opts, remote_locks), 1 },
 	FUSE_OPT_END
 };
 
@@ -251,7 +259,10 @@ static void procpath(char *buf, size_t n, int fd)
 static void d_init(void *ud, struct fuse_conn_info *conn)
 {
 	(void)ud;
-	conn->want |= conn->capable & (FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	if (opt.remote_locks)
+		conn->want |= conn->capable & (FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	else
+		conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 }
 
 static void d_destroy(void *ud)
