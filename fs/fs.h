@@ -5,6 +5,7 @@
 #ifndef FP_FS_H
 #define FP_FS_H
 
+#include <stdio.h>
 #include "request.h"
 
 struct fp_fs;
@@ -18,6 +19,7 @@ struct fp_inflight {
 #define FP_AT_FS       0      /* being served in-process */
 #define FP_AT_BACKEND  1      /* sent to the backend, no reply yet */
 #define FP_AT_BLOCKED  2      /* waiting for a lock (SETLKW) */
+#define FP_AT_QUEUED   3      /* held while the backend restarts */
 
 /* fp_fs_ops.flags */
 #define FP_FS_RAW  1   /* gets INTERRUPT too (forwards it); else the engine
@@ -40,6 +42,11 @@ struct fp_fs_ops {
 	/* Optional: requests the filesystem holds beyond the worker that
 	 * handed them over (FP_ASYNC).  Fill at most max, return the count. */
 	int (*inflight)(struct fp_fs *fs, struct fp_inflight *out, int max);
+	/* Optional: extra lines for `fuseproxy status` (state kept, restarts). */
+	void (*status)(struct fp_fs *fs, FILE *out);
+	/* Optional: `fuseproxy upgrade MNT --backend CMD`.  Returns 0 or -errno,
+	 * with what happened in msg. */
+	int (*upgrade)(struct fp_fs *fs, const char *cmd, char *msg, size_t n);
 	/* Free everything.  Called after all workers have stopped. */
 	void (*destroy)(struct fp_fs *fs);
 };

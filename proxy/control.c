@@ -84,6 +84,7 @@ static const char *where_name(int w)
 	switch (w) {
 	case FP_AT_BACKEND: return "backend";
 	case FP_AT_BLOCKED: return "lock-wait";
+	case FP_AT_QUEUED:  return "queued";
 	default:            return "proxy";
 	}
 }
@@ -97,7 +98,8 @@ static void answer_status(struct fp_control *c, FILE *f)
 	int n = fp_session_inflight(s, list, MAX_LIST);
 
 	fmt_age(up, sizeof up, now - s->t0);
-	fprintf(f, "fuseproxy %s on %s (pid %d, up %s)\n", c->what, c->mnt, (int)c->pid, up);
+	fprintf(f, "fuseproxy %s on %s (pid %d, up %s)\n", c->what ? c->what : "?", c->mnt,
+		(int)c->pid, up);
 	fprintf(f, "requests: %llu total, %.0f/s, %llu errors; in flight: %d\n",
 		(unsigned long long)atomic_load(&s->nreq), c->rate,
 		(unsigned long long)atomic_load(&s->nerr), n);
@@ -110,6 +112,8 @@ static void answer_status(struct fp_control *c, FILE *f)
 			(unsigned long long)st.written, (unsigned long long)st.dropped,
 			(unsigned long long)st.lost, st.write_error ? "; writing failed" : "");
 	}
+	if (s->fs && s->fs->ops->status)
+		s->fs->ops->status(s->fs, f);
 	if (!n)
 		return;
 	fprintf(f, "%-10s %-12s %-14s %-10s %-8s %-16s %s\n", "AGE", "UNIQUE", "OP", "NODE",
@@ -127,9 +131,29 @@ static void answer_status(struct fp_control *c, FILE *f)
 	}
 }
 
+/* "upgrade CMD": hand the new backend command to the filesystem. */
+static void answer_upgrade(struct fp_control *c, FILE *f, const char *cmd)
+{
+	struct fp_session *s = c->s;
+	char msg[512];
+	int r;
+
+	if (!s->fs || !s->fs->ops->upgrade) {
+		fprintf(f, "error: this fuseproxy has no backend to upgrade\n");
+		return;
+	}
+	r = s->fs->ops->upgrade(s->fs, cmd, msg, sizeof msg);
+	if (!r) {
+		free(c->what);
+		if (asprintf(&c->what, "backend '%s'", cmd) < 0)
+			c->what = NULL;
+	}
+	fprintf(f, "%s%s\n", r ? "error: " : "", msg);
+}
+
 static void serve_client(struct fp_control *c, int fd)
 {
-	char line[128];
+	char line[4096];
 	ssize_t r;
 	struct pollfd p = { fd, POLLIN, 0 };
 
@@ -141,11 +165,15 @@ static void serve_client(struct fp_control *c, int fd)
 		return;
 	line[r] = 0;
 	line[strcspn(line, "\r\n")] = 0;
-	FILE *f = fdopen(dup(fd), "w");
+	/* CLOEXEC: a backend started meanwhile (upgrade) must not hold the
+	 * client's connection open */
+	FILE *f = fdopen(fcntl(fd, F_DUPFD_CLOEXEC, 0), "w");
 	if (!f)
 		return;
 	if (!strcmp(line, "status"))
 		answer_status(c, f);
+	else if (!strncmp(line, "upgrade ", 8))
+		answer_upgrade(c, f, line + 8);
 	else
 		fprintf(f, "error: unknown request '%s'\n", line);
 	fclose(f);
@@ -249,47 +277,112 @@ void fp_control_stop(struct fp_control *c)
 	free(c);
 }
 
-int fp_control_status(int argc, char **argv)
+/* Connect to the control socket of mountpoint mnt; -1 with a message. */
+static int control_connect(const char *who, const char *mnt)
 {
 	char real[PATH_MAX], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[65536];
-	ssize_t r;
 	int fd;
 
+	if (!realpath(mnt, real)) {
+		fprintf(stderr, "fuseproxy %s: %s: %s\n", who, mnt, strerror(errno));
+		return -1;
+	}
+	if (fp_control_path(real, path, sizeof path) < 0) {
+		fprintf(stderr, "fuseproxy %s: control socket path too long\n", who);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		fprintf(stderr, "fuseproxy %s: no fuseproxy answers for %s (%s: %s)\n", who,
+			real, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send one request line, copy the answer to stdout; returns the answer's
+ * first bytes in head (for the caller to judge). */
+static int control_ask(const char *who, const char *mnt, const char *req, char *head,
+		       size_t hn)
+{
+	char buf[65536];
+	size_t got = 0;
+	ssize_t r;
+	int fd = control_connect(who, mnt);
+
+	if (fd < 0)
+		return 1;
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		fprintf(stderr, "fuseproxy %s: %s\n", who, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	if (head && hn)
+		head[0] = 0;
+	while ((r = read(fd, buf, sizeof buf)) > 0) {
+		fwrite(buf, 1, (size_t)r, stdout);
+		if (head && got + 1 < hn) {
+			size_t k = (size_t)r < hn - 1 - got ? (size_t)r : hn - 1 - got;
+			memcpy(head + got, buf, k);
+			got += k;
+			head[got] = 0;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+int fp_control_status(int argc, char **argv)
+{
 	if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		fprintf(argc == 2 ? stdout : stderr,
 			"usage: fuseproxy status MNT\n\n"
 			"List the requests a running fuseproxy has in flight on MNT, oldest\n"
 			"first (age, unique, opcode, node, pid, command, and whether the\n"
-			"backend has it), with request and error counters and, when\n"
-			"recording, the trace's record/drop/loss counts.\n");
+			"backend has it), with request and error counters, the state it\n"
+			"keeps, its backend restarts and, when recording, the trace's\n"
+			"record/drop/loss counts.\n");
 		return argc == 2 ? 0 : 2;
 	}
-	if (!realpath(argv[1], real)) {
-		fprintf(stderr, "fuseproxy status: %s: %s\n", argv[1], strerror(errno));
-		return 1;
+	return control_ask("status", argv[1], "status\n", NULL, 0);
+}
+
+int fp_control_upgrade(int argc, char **argv)
+{
+	char req[4096], head[16];
+	const char *mnt = NULL, *cmd = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+			cmd = argv[++i];
+		else if (!strncmp(argv[i], "--backend=", 10))
+			cmd = argv[i] + 10;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			mnt = cmd = NULL, argc = -1;
+		else if (!mnt)
+			mnt = argv[i];
+		else
+			argc = -1;
 	}
-	if (fp_control_path(real, path, sizeof path) < 0) {
-		fprintf(stderr, "fuseproxy status: control socket path too long\n");
-		return 1;
+	if (argc < 0 || !mnt || !cmd || strchr(cmd, '\n')) {
+		fprintf(argc < 0 && !mnt ? stdout : stderr,
+			"usage: fuseproxy upgrade MNT --backend CMD\n\n"
+			"Replace the backend of a running fuseproxy (started with --restart)\n"
+			"without unmounting: new requests wait, the old backend answers what\n"
+			"it has and is stopped, CMD starts and gets the recorded INIT, the\n"
+			"state the kernel relies on is rebuilt, and the waiting requests go\n"
+			"to it.  If CMD cannot take over, the old command serves again.\n");
+		return argc < 0 && !mnt ? 0 : 2;
 	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fprintf(stderr, "fuseproxy status: no fuseproxy answers for %s (%s: %s)\n",
-			real, path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return 1;
+	if ((size_t)snprintf(req, sizeof req, "upgrade %s\n", cmd) >= sizeof req) {
+		fprintf(stderr, "fuseproxy upgrade: backend command too long\n");
+		return 2;
 	}
-	if (write(fd, "status\n", 7) != 7) {
-		fprintf(stderr, "fuseproxy status: %s: %s\n", path, strerror(errno));
-		close(fd);
+	if (control_ask("upgrade", mnt, req, head, sizeof head))
 		return 1;
-	}
-	while ((r = read(fd, buf, sizeof buf)) > 0)
-		fwrite(buf, 1, (size_t)r, stdout);
-	close(fd);
-	return 0;
+	return strncmp(head, "ok", 2) ? 1 : 0;
 }

@@ -22,5 +22,7 @@ void fp_control_stop(struct fp_control *c);
 
 /* Client: `fuseproxy status MNT`.  Returns the exit status. */
 int fp_control_status(int argc, char **argv);
+/* Client: `fuseproxy upgrade MNT --backend CMD`: 0 if CMD serves now. */
+int fp_control_upgrade(int argc, char **argv);
 
 #endif

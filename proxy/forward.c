@@ -8,8 +8,14 @@
  * request's opcode and arguments, and written on the kernel channel that
  * read the request.  A malformed reply becomes EIO for that request only;
  * the kernel connection never sees bytes we have not validated.
+ *
+ * On the way the tables of state.h are kept (track.c), so that with
+ * --restart a dead backend can be replaced under the kernel's feet
+ * (recovery.c).  Until the first restart ids are the backend's own and
+ * requests go out untouched; after it, track.c translates them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,12 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "forward.h"
-#include "daemon.h"
-#include "pending.h"
-#include "session.h"
+#include "forward_i.h"
 #include "transport.h"
 #include "opcodes.h"
 #include "format.h"
@@ -41,70 +45,53 @@
 #define FWD_STRIP (FUSE_PASSTHROUGH | FUSE_OVER_IO_URING | FUSE_SPLICE_READ | \
 		   FUSE_SPLICE_WRITE | FUSE_SPLICE_MOVE | FUSE_ALLOW_IDMAP)
 
-/* Our own requests to the backend use uniques the kernel never does
- * (the kernel's are even and far below 2^62). */
-#define FWD_OWN_UNIQUE (1ull << 62)
-
-#define RBUF_SIZE (FP_BUFSIZE + 4096)
-
-/* One spliced reply being put back together (see join_piece). */
-struct fwd_join {
-	int open;
-	uint64_t unique, t_open;
-	uint32_t want, have, cap;
-	char *buf;
-	uint64_t orphans;
-};
-
-struct fwd {
-	struct fp_fs fs;
-	struct fp_session *s;
-	struct fp_daemon d;
-	struct fp_pending_table pt;
-	struct fwd_options o;
-	pthread_t reader;
-	int reader_started;
-	_Atomic int stopping;
-	_Atomic int dead;
-	char death[256];
-	void *rbuf;
-	struct fwd_join join;            /* reader thread only */
-	struct fuse_init_out binit;      /* the backend's INIT answer */
-	_Atomic uint64_t own_unique;
-};
-
-#define FWD(fs) ((struct fwd *)(fs))
-
 static const struct fp_fs_ops fwd_ops;
+static int pump(struct fwd *f, int ms);
 
-static void give_up(struct fwd *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* Record a request the backend never answered (what crashed it, for
+ * `fusereplay --pending`). */
+static void record_pending(struct fwd *f, struct fp_pending *p)
+{
+	if (!f->s->trace || !p->traced)
+		return;
+	struct fp_trace_exchange x = {
+		.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
+		.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+		.worker = p->worker, .flags = p->flags | FP_TRACE_F_BACKEND,
+		.t_read = p->t_read, .t_sent = p->t_sent,
+		.req = p->req, .req_len = p->in.len,
+	};
+	fp_trace_pending(f->s->trace, &x);
+}
 
-/* The backend will never answer p: record it as pending (what crashed
- * the backend, for `fusereplay --pending`) and answer EIO. */
+static void wake_call(struct fwd *f, struct fp_pending *p, int err)
+{
+	pthread_mutex_lock(&f->call_lock);
+	p->call->err = err;
+	p->call->done = 1;
+	pthread_cond_broadcast(&p->call->cond);
+	pthread_mutex_unlock(&f->call_lock);
+}
+
+/* The backend will never answer p: record it as pending and answer EIO. */
 static void fail_pending(struct fp_pending *p, void *arg)
 {
 	struct fwd *f = arg;
 	struct fuse_out_header oh = { sizeof oh, -EIO, p->unique };
 
+	if (p->call) {
+		wake_call(f, p, -ERESTART);
+		return;
+	}
 	if (!p->chan)
 		return;
-	if (f->s->trace && p->reqlen) {
-		struct fp_trace_exchange x = {
-			.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
-			.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
-			.worker = p->worker, .flags = p->flags | FP_TRACE_F_BACKEND,
-			.t_read = p->t_read, .t_sent = p->t_sent,
-			.req = p->req, .req_len = p->in.len,
-		};
-		fp_trace_pending(f->s->trace, &x);
-	}
+	record_pending(f, p);
 	fp_chan_send(p->chan, &oh, sizeof oh);
 }
 
 /* The backend is gone (or given up on): fail everything pending with EIO
  * and tell the owner, once. */
-static void give_up(struct fwd *f, const char *fmt, ...)
+void fwd_give_up(struct fwd *f, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -130,6 +117,149 @@ const char *fwd_death_reason(struct fp_fs *fs)
 	return atomic_load(&f->dead) ? f->death : NULL;
 }
 
+/* ---- sending ------------------------------------------------------------ */
+
+/* One message from pieces; SEQPACKET keeps it whole.  MSG_DONTWAIT lets the
+ * reader thread pump replies instead of blocking on a full socket. */
+static int sock_sendv(struct fwd *f, const struct iovec *iov, int niov, int flags)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)niov };
+	size_t want = 0;
+	ssize_t r;
+
+	for (int i = 0; i < niov; i++)
+		want += iov[i].iov_len;
+	do
+		r = sendmsg(f->d.sock, &m, MSG_NOSIGNAL | flags);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return (size_t)r == want ? 0 : -EIO;
+}
+
+/* Send; the reader thread must not block on a full socket while the
+ * backend waits for us to read its replies, so it pumps meanwhile. */
+static int send_msg(struct fwd *f, const struct iovec *iov, int niov)
+{
+	int r;
+
+	if (!fwd_is_reader(f))
+		return sock_sendv(f, iov, niov, 0);
+	for (;;) {
+		r = sock_sendv(f, iov, niov, MSG_DONTWAIT);
+		if (r != -EAGAIN)
+			return r;
+		if (fwd_pump(f, 10) == -ERESTART)
+			return -EPIPE;
+	}
+}
+
+int fwd_send_raw(struct fwd *f, const struct iovec *iov, int niov)
+{
+	return send_msg(f, iov, niov);
+}
+
+void fwd_send_own(struct fwd *f, void *msg, size_t len)
+{
+	struct fuse_in_header *h = msg;
+	const struct fuse_op *op = fuse_op_get(h->opcode);
+	struct iovec iov = { msg, len };
+	struct fp_pending *p = NULL;
+
+	h->unique = atomic_fetch_add(&f->own_unique, 2);
+	if (!(op && (op->flags & FOP_NOREPLY))) {
+		/* an answer will come: let the reader find it is ours */
+		p = fp_pending_alloc(&f->pt);
+		if (!p)
+			return;
+		p->unique = h->unique;
+		p->in = *h;
+		p->t_read = p->t_sent = fp_now_ns();
+		if (fp_pending_insert(&f->pt, p) < 0) {
+			fp_pending_release(&f->pt, p);
+			return;
+		}
+	}
+	if (send_msg(f, &iov, 1) < 0 && p) {
+		p = fp_pending_take(&f->pt, h->unique);
+		if (p)
+			fp_pending_release(&f->pt, p);
+	}
+}
+
+int fwd_is_reader(struct fwd *f)
+{
+	return f->reader_started && pthread_equal(pthread_self(), f->reader);
+}
+
+ssize_t fwd_call(struct fwd *f, struct iovec *iov, int niov, void *buf, size_t cap)
+{
+	struct fuse_in_header *h = iov[0].iov_base;
+	const struct fuse_op *op = fuse_op_get(h->opcode);
+	struct fwd_call c = { .buf = buf, .cap = cap };
+	struct fp_pending *p = fp_pending_alloc(&f->pt);
+	uint64_t deadline;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	h->unique = atomic_fetch_add(&f->own_unique, 2);
+	p->unique = h->unique;
+	p->in = *h;
+	/* the fixed argument, for checking the reply (READ size, ...) */
+	if (op && op->in_size && iov[0].iov_len >= sizeof *h + op->in_size &&
+	    op->in_size <= FP_PENDING_FIXED) {
+		p->fixed_len = op->in_size;
+		memcpy(p->fixed, (char *)iov[0].iov_base + sizeof *h, op->in_size);
+	}
+	p->call = &c;
+	p->t_read = p->t_sent = fp_now_ns();
+	pthread_cond_init(&c.cond, NULL);
+	if (fp_pending_insert(&f->pt, p) < 0) {
+		fp_pending_release(&f->pt, p);
+		pthread_cond_destroy(&c.cond);
+		return -EIO;
+	}
+	r = send_msg(f, iov, niov);
+	if (r < 0) {
+		p = fp_pending_take(&f->pt, h->unique);
+		if (p)
+			fp_pending_release(&f->pt, p);
+		else	/* failed by a recovery meanwhile: it woke us */
+			goto wait;
+		pthread_cond_destroy(&c.cond);
+		return -ERESTART;
+	}
+wait:
+	deadline = fp_now_ns() + (uint64_t)FWD_CALL_TIMEOUT_MS * 1000000u;
+	if (fwd_is_reader(f)) {
+		while (!c.done) {
+			if (atomic_load(&f->stopping) || fp_now_ns() > deadline) {
+				snprintf(f->why, sizeof f->why, "%s", atomic_load(&f->stopping) ?
+					 "stopping" : "no answer to our own request");
+				c.err = -ERESTART;
+				break;
+			}
+			if (fwd_pump(f, 50) == -ERESTART && !c.done) {
+				c.err = -ERESTART;
+				break;
+			}
+		}
+		if (!c.done) {
+			p = fp_pending_take(&f->pt, h->unique);
+			if (p)
+				fp_pending_release(&f->pt, p);
+		}
+	} else {
+		pthread_mutex_lock(&f->call_lock);
+		while (!c.done)
+			pthread_cond_wait(&c.cond, &f->call_lock);
+		pthread_mutex_unlock(&f->call_lock);
+	}
+	pthread_cond_destroy(&c.cond);
+	return c.err ? c.err : (ssize_t)c.len;
+}
+
 /* ---- kernel -> backend ------------------------------------------------- */
 
 static void mark_interrupted(struct fp_pending *p, void *arg)
@@ -138,50 +268,162 @@ static void mark_interrupted(struct fp_pending *p, void *arg)
 	p->flags |= FP_TRACE_F_INTERRUPTED;
 }
 
+/* FORGET, BATCH_FORGET, NOTIFY_REPLY, INTERRUPT: nothing comes back. */
+static void forward_noreply(struct fwd *f, struct fp_req *req)
+{
+	const struct fuse_in_header *in = req->in;
+	uint64_t t_sent = fp_now_ns();
+	int r = 0;
+
+	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET) {
+		fwd_track_forget(f, in, &req->v);
+	} else if (in->opcode == FUSE_NOTIFY_REPLY && f->st.translating) {
+		struct fwd_xlate x;
+		r = fwd_translate_request(f, NULL, in, &req->v, &x);
+		if (!r)
+			r = send_msg(f, x.iov, x.niov);
+		else if (r > 0)
+			r = 0;
+	} else {
+		struct iovec iov = { (void *)in, in->len };
+		r = send_msg(f, &iov, 1);
+	}
+	if (r < 0 && r != -EPIPE && r != -ERESTART && r != -ESTALE)
+		fprintf(stderr, "fuseproxy: forward %s #%llu: %s\n", fuse_opname(in->opcode),
+			(unsigned long long)in->unique, strerror(-r));
+	if (in->opcode == FUSE_INTERRUPT)
+		fp_pending_with(&f->pt, ((const struct fuse_interrupt_in *)req->v.fixed)->unique,
+				mark_interrupted, NULL);
+	if (f->s->trace && in->opcode == FUSE_NOTIFY_REPLY) {
+		/* the kernel's answer to a RETRIEVE is a notification record
+		 * (doc/trace-format.md 1.3), passed to the backend */
+		fp_trace_notify(f->s->trace, req->worker, FP_DIR_PROXY_TO_BACKEND, in,
+				in->len, t_sent);
+	} else if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+		struct fp_trace_exchange x = {
+			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+			.uid = in->uid, .gid = in->gid, .pid = in->pid,
+			.worker = req->worker,
+			.flags = FP_TRACE_F_NOREPLY | FP_TRACE_F_BACKEND,
+			.t_read = req->t_read, .t_sent = t_sent, .t_written = t_sent,
+			.req = in, .req_len = in->len,
+		};
+		fp_trace_exchange(f->s->trace, req->worker, &x);
+	}
+	/* -d: the session logs it, "-> (no reply)" */
+}
+
+/* Where the request's names are kept: in the request copy if there is a
+ * whole one, else copied (they are short, and the reply needs them). */
+static int keep_names(struct fp_pending *p, const struct fuse_req_view *v)
+{
+	size_t n1, n2, need;
+
+	if (!v->name)
+		return 0;
+	if (p->reqlen == p->in.len && p->req) {
+		p->name = (const char *)p->req + (v->name - (const char *)v->h);
+		if (v->name2)
+			p->name2 = (const char *)p->req + (v->name2 - (const char *)v->h);
+		return 0;
+	}
+	n1 = strlen(v->name) + 1;
+	n2 = v->name2 ? strlen(v->name2) + 1 : 0;
+	need = n1 + n2;
+	if (need > p->namescap) {
+		char *n = realloc(p->names, need);
+		if (!n)
+			return -ENOMEM;
+		p->names = n;
+		p->namescap = (uint32_t)need;
+	}
+	memcpy(p->names, v->name, n1);
+	p->name = p->names;
+	if (n2) {
+		memcpy(p->names + n1, v->name2, n2);
+		p->name2 = p->names + n1;
+	}
+	return 0;
+}
+
+int fwd_send_request(struct fwd *f, struct fp_pending *p, const struct fuse_in_header *in,
+		     const struct fuse_req_view *v, int answer)
+{
+	struct fwd_xlate x;
+	struct iovec iov = { (void *)in, in->len };
+	uint64_t unique = p->unique;
+	int r;
+
+	p->rflags &= ~FP_PR_QUEUED;
+	p->t_sent = fp_now_ns();
+	if (f->st.translating) {
+		r = fwd_translate_request(f, p, in, v, &x);
+		if (r == -ERESTART) {
+			p->rflags |= FP_PR_QUEUED;
+			return r;
+		}
+		if (r) {
+			/* answered here: an error, or (RELEASE of a handle the
+			 * new backend never had) success */
+			int err = r > 0 ? x.err : r;
+			p = fp_pending_take(&f->pt, unique);
+			if (!p)
+				return -ERESTART;
+			if (answer) {
+				fwd_answer(f, p, err, r > 0 ? "the backend that had its handle is gone"
+							    : "cannot translate it for the new backend");
+				return -ERESTART;
+			}
+			fp_pending_release(&f->pt, p);
+			return err ? err : FP_SENT_HERE;
+		}
+		r = send_msg(f, x.iov, x.niov);
+	} else {
+		r = send_msg(f, &iov, 1);
+	}
+	if (r < 0) {
+		/* p is still ours: the backend never got it */
+		if (f->o.restart) {
+			p->rflags |= FP_PR_QUEUED;	/* the recovery sends it */
+			return -ERESTART;
+		}
+		/* if the reader already failed it (backend death), it has been
+		 * answered; otherwise answer here */
+		p = fp_pending_take(&f->pt, unique);
+		if (!p)
+			return -ERESTART;
+		fp_pending_release(&f->pt, p);
+		fwd_give_up(f, "cannot send to it: %s", strerror(-r));
+		return -EIO;
+	}
+	return 0;
+}
+
 static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 {
 	struct fwd *f = FWD(fs);
 	const struct fuse_in_header *in = req->in;
 	const struct fuse_op *op = fuse_op_get(in->opcode);
+	int gated = f->o.restart;
 	struct fp_pending *p;
-	int r;
+	int r, err;
 
 	if (atomic_load_explicit(&f->dead, memory_order_relaxed))
 		return -EIO;
+	if (gated)
+		pthread_rwlock_rdlock(&f->gate);
 	/* no reply expected: FORGET, BATCH_FORGET, NOTIFY_REPLY, INTERRUPT */
 	if ((op && (op->flags & FOP_NOREPLY)) || in->opcode == FUSE_INTERRUPT) {
-		uint64_t t_sent = fp_now_ns();
-		r = fp_daemon_send(&f->d, in, in->len);
-		if (r < 0 && r != -EPIPE)
-			fprintf(stderr, "fuseproxy: forward %s #%llu: %s\n",
-				fuse_opname(in->opcode), (unsigned long long)in->unique,
-				strerror(-r));
-		if (in->opcode == FUSE_INTERRUPT)
-			fp_pending_with(&f->pt, ((const struct fuse_interrupt_in *)req->v.fixed)->unique,
-					mark_interrupted, NULL);
-		if (f->s->trace && in->opcode == FUSE_NOTIFY_REPLY) {
-			/* the kernel's answer to a RETRIEVE is a notification
-			 * record (doc/trace-format.md 1.3), passed to the backend */
-			fp_trace_notify(f->s->trace, req->worker, FP_DIR_PROXY_TO_BACKEND, in,
-					in->len, t_sent);
-		} else if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
-			struct fp_trace_exchange x = {
-				.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
-				.uid = in->uid, .gid = in->gid, .pid = in->pid,
-				.worker = req->worker,
-				.flags = FP_TRACE_F_NOREPLY | FP_TRACE_F_BACKEND,
-				.t_read = req->t_read, .t_sent = t_sent, .t_written = t_sent,
-				.req = in, .req_len = in->len,
-			};
-			fp_trace_exchange(f->s->trace, req->worker, &x);
-		}
-		/* -d: the session logs it, "-> (no reply)" */
-		return FP_NOREPLY;
+		forward_noreply(f, req);
+		r = FP_NOREPLY;
+		goto out;
 	}
 
 	p = fp_pending_alloc(&f->pt);
-	if (!p)
-		return -ENOMEM;
+	if (!p) {
+		r = -ENOMEM;
+		goto out;
+	}
 	p->unique = in->unique;
 	p->in = *in;
 	p->chan = req->chan;
@@ -196,7 +438,15 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		fuse_format_request(txt, sizeof txt, &req->v);
 		p->text = strdup(txt);
 	}
-	if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
+	p->traced = f->s->trace && fp_trace_wants(f->s->trace, in->opcode);
+	if (f->o.restart) {
+		/* the whole request: a restarted backend gets it again */
+		if (fp_pending_keep_request(p, in, in->len) < 0) {
+			fp_pending_release(&f->pt, p);
+			r = -ENOMEM;
+			goto out;
+		}
+	} else if (p->traced) {
 		/* the worker's buffer is reused before the reply comes: keep
 		 * what the recorder will keep of the request */
 		uint32_t keep = sizeof *in + req->v.fixed_len + f->s->trace_snaplen;
@@ -205,27 +455,44 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		if (keep > in->len)
 			keep = in->len;
 		if (fp_pending_keep_request(p, in, keep) < 0)
-			p->reqlen = 0;
+			p->traced = 0;
+	}
+	if (keep_names(p, &req->v) < 0) {
+		fp_pending_release(&f->pt, p);
+		r = -ENOMEM;
+		goto out;
+	}
+	if (fwd_track_request(f, p, &req->v, &err)) {
+		fp_pending_release(&f->pt, p);
+		r = err;
+		goto out;
 	}
 	if (fp_pending_insert(&f->pt, p) < 0) {
 		fprintf(stderr, "fuseproxy: %s #%llu: unique already in flight\n",
 			fuse_opname(in->opcode), (unsigned long long)in->unique);
 		fp_pending_release(&f->pt, p);
-		return -EIO;
+		r = -EIO;
+		goto out;
 	}
-	p->t_sent = fp_now_ns();
-	r = fp_daemon_send(&f->d, in, in->len);
-	if (r < 0) {
-		/* if the reader already failed it (backend death), it has been
-		 * answered; otherwise answer here */
-		p = fp_pending_take(&f->pt, in->unique);
-		if (!p)
-			return FP_ASYNC;
-		fp_pending_release(&f->pt, p);
-		give_up(f, "cannot send to it: %s", strerror(-r));
-		return -EIO;
+	if (gated && atomic_load(&f->recovering)) {
+		/* the backend is being restarted: the recovery sends it */
+		p->rflags |= FP_PR_QUEUED;
+		if (in->opcode != FUSE_SETLKW) {
+			p->rflags |= FP_PR_RECOVERY;
+			atomic_fetch_add(&f->rec_left, 1);
+		}
+		r = FP_ASYNC;
+		goto out;
 	}
-	return FP_ASYNC;
+	r = fwd_send_request(f, p, in, &req->v, 0);
+	if (r == 0 || r == -ERESTART)
+		r = FP_ASYNC;
+	else if (r == FP_SENT_HERE)
+		r = 0;
+out:
+	if (gated)
+		pthread_rwlock_unlock(&f->gate);
+	return r;
 }
 
 /* ---- backend -> kernel ------------------------------------------------- */
@@ -238,7 +505,7 @@ static void log_reply(struct fwd *f, struct fp_pending *p, const void *msg, size
 	uint64_t now = fp_now_ns();
 	int n = fuse_format_reply(rep, sizeof rep, p->in.opcode, &v, msg, len);
 
-	if (n >= 0 && (size_t)n < sizeof rep)
+	if (n >= 0 && (size_t)n < sizeof rep && p->t_sent)
 		snprintf(rep + n, sizeof rep - (size_t)n, " [backend %lluus]",
 			 (unsigned long long)((now - p->t_sent) / 1000u));
 	fp_session_log(f->s, p->text ? p->text : fuse_opname(p->in.opcode), p->in.uid,
@@ -262,33 +529,90 @@ static void record_reply(struct fwd *f, struct fp_pending *p, const void *reply,
 	fp_trace_exchange(f->s->trace, f->s->nworkers, &x);
 }
 
-static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
+static int check_reply(struct fwd *f, struct fp_pending *p, void *msg, size_t len,
+		       int truncated, char *why, size_t whylen)
 {
-	struct fuse_out_header *oh = msg;
-	struct fp_pending *p;
+	struct fuse_req_view v = { .h = &p->in, .fixed = p->fixed_len ? p->fixed : NULL,
+				   .fixed_len = p->fixed_len };
+
+	if (truncated) {
+		snprintf(why, whylen, "%s reply: larger than the %u-byte maximum",
+			 fuse_opname(p->in.opcode), (unsigned)RBUF_SIZE);
+		return -EPROTO;
+	}
+	return fuse_validate_reply(p->in.opcode, &v, msg, len, &f->s->wp, why, whylen);
+}
+
+/* The reply to one of our own synchronous requests. */
+static void complete_call(struct fwd *f, struct fp_pending *p, void *msg, size_t len,
+			  int truncated)
+{
 	char why[256];
-	uint64_t t_reply = fp_now_ns();
+	int r = check_reply(f, p, msg, len, truncated, why, sizeof why);
+
+	if (r < 0)
+		fprintf(stderr, "fuseproxy: backend sent a malformed reply to our %s: %s\n",
+			fuse_opname(p->in.opcode), why);
+	else if (len > p->call->cap)
+		r = -EPROTO;
+	pthread_mutex_lock(&f->call_lock);
+	if (!r) {
+		memcpy(p->call->buf, msg, len);
+		p->call->len = len;
+	}
+	p->call->err = r;
+	p->call->done = 1;
+	pthread_cond_broadcast(&p->call->cond);
+	pthread_mutex_unlock(&f->call_lock);
+	fp_pending_release(&f->pt, p);
+}
+
+void fwd_answer(struct fwd *f, struct fp_pending *p, int err, const char *why)
+{
+	struct fuse_out_header oh = { sizeof oh, err, p->unique };
 	int r;
 
-	p = fp_pending_take(&f->pt, oh->unique);
-	if (!p) {
-		fprintf(stderr, "fuseproxy: backend replied to unique %#llx, which is not "
-			"pending (already answered, or never sent); dropped\n",
-			(unsigned long long)oh->unique);
+	if (err)
+		atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
+	r = fp_chan_send(p->chan, &oh, sizeof oh);
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "fuseproxy: kernel refused the answer to %s #%llu: %s\n",
+			fuse_opname(p->in.opcode), (unsigned long long)p->unique, strerror(-r));
+	if (f->o.debug) {
+		log_reply(f, p, &oh, sizeof oh);
+		if (why)
+			fprintf(stderr, "[%11s] %s #%llu answered by fuseproxy: %s\n", "",
+				fuse_opname(p->in.opcode), (unsigned long long)p->unique, why);
+	}
+	if (p->traced)
+		record_reply(f, p, &oh, sizeof oh, err, 0, fp_now_ns());
+	if (p->rflags & FP_PR_RECOVERY)
+		fwd_recovery_answered(f, p);
+	fp_pending_release(&f->pt, p);
+}
+
+void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, int truncated)
+{
+	struct fuse_out_header *oh = msg;
+	uint64_t t_reply = fp_now_ns();
+	int tracked = 0;
+	char why[256];
+	int r;
+
+	if (p->call) {
+		complete_call(f, p, msg, len, truncated);
 		return;
 	}
-	if (!p->chan) {		/* our own request (DESTROY) */
+	if (!p->chan) {		/* our own request nobody waits for (DESTROY, ...) */
 		fp_pending_release(&f->pt, p);
 		return;
 	}
-	struct fuse_req_view v = { .h = &p->in, .fixed = p->fixed_len ? p->fixed : NULL,
-				   .fixed_len = p->fixed_len };
-	if (truncated) {
-		snprintf(why, sizeof why, "%s reply: larger than the %u-byte maximum",
-			 fuse_opname(p->in.opcode), (unsigned)RBUF_SIZE);
-		r = -EPROTO;
-	} else {
-		r = fuse_validate_reply(p->in.opcode, &v, msg, len, &f->s->wp, why, sizeof why);
+	r = check_reply(f, p, msg, len, truncated, why, sizeof why);
+	if (!r && !oh->error) {
+		r = fwd_track_reply(f, p, msg, len);
+		if (r < 0)
+			snprintf(why, sizeof why, "cannot give the kernel ids for it (out of memory)");
+		tracked = !r;
 	}
 	if (r < 0) {
 		fprintf(stderr, "fuseproxy: backend sent a malformed reply to %s #%llu: %s; "
@@ -300,22 +624,41 @@ static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
 		if (f->o.debug)
 			log_reply(f, p, &eh, sizeof eh);
 		/* the trace keeps what the backend sent, marked invalid */
-		if (p->reqlen)
+		if (p->traced)
 			record_reply(f, p, msg, len, -EIO, FP_TRACE_F_INVALID, t_reply);
 	} else {
 		if (oh->error)
 			atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
 		r = fp_chan_send(p->chan, msg, len);
+		if (r < 0 && tracked)	/* the kernel did not take it */
+			fwd_track_undo(f, p, msg, len);
 		if (f->o.debug)
 			log_reply(f, p, msg, len);
-		if (p->reqlen)
+		if (p->traced)
 			record_reply(f, p, msg, len, oh->error, 0, t_reply);
 	}
 	if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "fuseproxy: kernel refused the reply to %s #%llu: %s\n",
 			fuse_opname(p->in.opcode), (unsigned long long)p->unique,
 			strerror(-r));
+	if (p->rflags & FP_PR_RECOVERY)
+		fwd_recovery_answered(f, p);
 	fp_pending_release(&f->pt, p);
+}
+
+static void on_reply(struct fwd *f, void *msg, size_t len, int truncated)
+{
+	struct fuse_out_header *oh = msg;
+	struct fp_pending *p;
+
+	p = fp_pending_take(&f->pt, oh->unique);
+	if (!p) {
+		fprintf(stderr, "fuseproxy: backend replied to unique %#llx, which is not "
+			"pending (already answered, or never sent); dropped\n",
+			(unsigned long long)oh->unique);
+		return;
+	}
+	fwd_complete(f, p, msg, len, truncated);
 }
 
 struct intr_ctx { const void *msg; size_t len; int r; };
@@ -357,6 +700,12 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 			why);
 		return;
 	}
+	if (f->st.translating && fwd_translate_notify(f, msg, len) < 0) {
+		if (f->o.debug)
+			fprintf(stderr, "[%11s] NOTIFY_%s from the backend names nothing the "
+				"kernel knows; dropped\n", "", fuse_notify_name((uint32_t)oh->error));
+		return;
+	}
 	r = f->s->notify_chan ? fp_chan_send(f->s->notify_chan, msg, len) : -ENOTCONN;
 	if (f->s->trace)
 		fp_trace_notify(f->s->trace, f->s->nworkers, FP_DIR_PROXY_TO_KERNEL, msg, len,
@@ -368,6 +717,44 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 	else if (r < 0 && r != -ENOENT)
 		fprintf(stderr, "fuseproxy: kernel refused NOTIFY_%s from the backend: %s\n",
 			fuse_notify_name((uint32_t)oh->error), strerror(-r));
+}
+
+struct later { struct fwd *f; size_t len; char msg[]; };
+
+static void *notify_main(void *arg)
+{
+	struct later *l = arg;
+	struct fwd *f = l->f;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+	if (f->s->notify_chan)
+		fp_chan_send(f->s->notify_chan, l->msg, l->len);
+	free(l);
+	atomic_fetch_sub(&f->notifiers, 1);
+	return NULL;
+}
+
+void fwd_notify_later(struct fwd *f, const void *msg, size_t len)
+{
+	struct later *l = malloc(sizeof *l + len);
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (!l)
+		return;
+	l->f = f;
+	l->len = len;
+	memcpy(l->msg, msg, len);
+	atomic_fetch_add(&f->notifiers, 1);
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, notify_main, l)) {
+		atomic_fetch_sub(&f->notifiers, 1);
+		free(l);
+	}
+	pthread_attr_destroy(&a);
 }
 
 /* ---- spliced replies --------------------------------------------------
@@ -407,7 +794,6 @@ static int looks_like_start(struct fwd *f, const void *msg, size_t n)
 
 static void join_fail(struct fwd *f, uint64_t unique, const char *why)
 {
-	struct fuse_out_header eh = { sizeof eh, -EIO, unique };
 	struct fp_pending *p = fp_pending_take(&f->pt, unique);
 
 	if (!p)
@@ -415,10 +801,14 @@ static void join_fail(struct fwd *f, uint64_t unique, const char *why)
 	fprintf(stderr, "fuseproxy: backend sent a malformed reply to %s #%llu: spliced "
 		"reply %s; answering EIO\n", fuse_opname(p->in.opcode),
 		(unsigned long long)unique, why);
-	atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
-	if (p->chan)
-		fp_chan_send(p->chan, &eh, sizeof eh);
-	fp_pending_release(&f->pt, p);
+	if (p->call) {
+		wake_call(f, p, -EPROTO);
+		fp_pending_release(&f->pt, p);
+	} else if (p->chan) {
+		fwd_answer(f, p, -EIO, "spliced reply could not be joined");
+	} else {
+		fp_pending_release(&f->pt, p);
+	}
 }
 
 /* Returns 1 if the message was taken by the joiner. */
@@ -483,83 +873,159 @@ static int join_piece(struct fwd *f, const void *msg, size_t n)
 	return 1;
 }
 
+int fwd_pump(struct fwd *f, int ms)
+{
+	int r = pump(f, ms);
+	if (r == -ERESTART)
+		f->gone = 1;
+	return r;
+}
+
+static int pump(struct fwd *f, int ms)
+{
+	struct pollfd pfd[2] = { { .fd = f->d.sock, .events = POLLIN },
+				 { .fd = f->wake[0], .events = POLLIN } };
+	uint64_t tmo = (uint64_t)(f->o.timeout * 1e9);
+	int pr;
+
+	if (f->gone)
+		return -ERESTART;
+	if (f->join.open && (ms < 0 || ms > 200))
+		ms = 200;
+	pr = poll(pfd, f->wake[0] >= 0 ? 2 : 1, ms);
+	if (pr > 0 && f->wake[0] >= 0 && (pfd[1].revents & POLLIN)) {
+		char b[16];
+		if (read(f->wake[0], b, sizeof b) < 0 && errno != EAGAIN)
+			snprintf(f->why, sizeof f->why, "wake pipe: %s", strerror(errno));
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			return 0;	/* the reader loop looks at what woke it */
+	}
+	if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
+		join_fail(f, f->join.unique, "cut short: the rest never came");
+		f->join.open = 0;
+	}
+
+	if (pr < 0 && errno != EINTR) {
+		snprintf(f->why, sizeof f->why, "poll: %s", strerror(errno));
+		return -ERESTART;
+	}
+	if (tmo) {
+		uint64_t oldest = fp_pending_oldest(&f->pt);
+		if (oldest && fp_now_ns() - oldest > tmo) {
+			snprintf(f->why, sizeof f->why, "stopped answering: a request has "
+				 "waited more than --backend-timeout %.1f s", f->o.timeout);
+			return -ERESTART;
+		}
+	}
+	if (pr <= 0)
+		return 0;
+	if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		return 0;
+	ssize_t n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE);
+	int truncated = 0;
+	if (n == -EMSGSIZE) {	/* the first RBUF_SIZE bytes are there */
+		truncated = 1;
+		n = RBUF_SIZE;
+	}
+	if (n == 0) {
+		char st[96] = "";
+		/* it usually exits right after closing: say how */
+		for (int i = 0; i < 20 && !fp_daemon_poll_exit(&f->d); i++)
+			usleep(5000);
+		if (fp_daemon_poll_exit(&f->d))
+			fp_daemon_describe(f->d.status, st, sizeof st);
+		snprintf(f->why, sizeof f->why, "closed its connection%s%s", st[0] ? ", " : "",
+			 st);
+		return -ERESTART;
+	}
+	if (n < 0) {
+		if (n == -EINTR || n == -EAGAIN)
+			return 0;
+		snprintf(f->why, sizeof f->why, "receive: %s", strerror((int)-n));
+		return -ERESTART;
+	}
+	if ((size_t)n < sizeof(struct fuse_out_header)) {
+		fprintf(stderr, "fuseproxy: backend sent a %zd-byte message, shorter "
+			"than fuse_out_header; dropped\n", n);
+		return 0;
+	}
+	struct fuse_out_header *oh = f->rbuf;
+	if (!truncated && (oh->len != (uint32_t)n || f->join.open) &&
+	    join_piece(f, f->rbuf, (size_t)n))
+		return 0;
+	if (!truncated && oh->len != (uint32_t)n) {
+		/* answer the request (if it is one of ours) rather than
+		 * forward bytes whose framing we cannot trust */
+		if (oh->unique && !(oh->unique & FUSE_INT_REQ_BIT)) {
+			on_reply(f, f->rbuf, (size_t)n, 0);
+			return 0;
+		}
+		fprintf(stderr, "fuseproxy: backend message header says %u bytes but "
+			"%zd arrived; dropped\n", oh->len, n);
+		return 0;
+	}
+	if (oh->unique == 0)
+		on_notify(f, f->rbuf, (size_t)n);
+	else if (oh->unique & FUSE_INT_REQ_BIT)
+		on_interrupt_reply(f, f->rbuf, (size_t)n);
+	else
+		on_reply(f, f->rbuf, (size_t)n, truncated);
+	return 0;
+}
+
+/* `fuseproxy upgrade`, asked for by the control thread: done here, where
+ * backend messages are read.  Returns -1 if the forwarder gave up. */
+static int do_upgrade(struct fwd *f)
+{
+	char cmd[4096];
+	int r;
+
+	pthread_mutex_lock(&f->up_lock);
+	if (!f->up_cmd || f->up_done) {
+		pthread_mutex_unlock(&f->up_lock);
+		return 0;
+	}
+	snprintf(cmd, sizeof cmd, "%s", f->up_cmd);
+	pthread_mutex_unlock(&f->up_lock);
+	r = fwd_upgrade_run(f, cmd, f->up_msg, sizeof f->up_msg);
+	pthread_mutex_lock(&f->up_lock);
+	f->up_result = r;
+	f->up_done = 1;
+	pthread_cond_broadcast(&f->up_cond);
+	pthread_mutex_unlock(&f->up_lock);
+	return r == -EIO ? -1 : 0;
+}
+
 static void *reader_main(void *arg)
 {
 	struct fwd *f = arg;
-	struct pollfd pfd = { .fd = f->d.sock, .events = POLLIN };
-	uint64_t tmo = (uint64_t)(f->o.timeout * 1e9);
 	sigset_t all;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	while (!atomic_load(&f->stopping)) {
-		int pr = poll(&pfd, 1, tmo || f->join.open ? 200 : -1);
-		if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
-			join_fail(f, f->join.unique, "cut short: the rest never came");
-			f->join.open = 0;
-		}
-		if (pr < 0 && errno != EINTR) {
-			give_up(f, "poll: %s", strerror(errno));
+		if (f->o.restart && do_upgrade(f) < 0)
+			break;
+		if (fwd_pump(f, f->o.timeout || f->o.restart ? 200 : -1) == 0)
+			continue;
+		if (!f->o.restart || atomic_load(&f->stopping)) {
+			fwd_give_up(f, "%s", f->why);
 			break;
 		}
-		if (tmo) {
-			uint64_t oldest = fp_pending_oldest(&f->pt);
-			if (oldest && fp_now_ns() - oldest > tmo) {
-				give_up(f, "stopped answering: a request has waited more "
-					"than --backend-timeout %.1f s", f->o.timeout);
-				break;
-			}
-		}
-		if (pr <= 0)
-			continue;
-		ssize_t n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE);
-		int truncated = 0;
-		if (n == -EMSGSIZE) {	/* the first RBUF_SIZE bytes are there */
-			truncated = 1;
-			n = RBUF_SIZE;
-		}
-		if (n == 0) {
-			char st[96] = "";
-			/* it usually exits right after closing: say how */
-			for (int i = 0; i < 20 && !fp_daemon_poll_exit(&f->d); i++)
-				usleep(5000);
-			if (fp_daemon_poll_exit(&f->d))
-				fp_daemon_describe(f->d.status, st, sizeof st);
-			give_up(f, "closed its connection%s%s", st[0] ? ", " : "", st);
+		if (fwd_recover(f, f->why) < 0)
 			break;
+	}
+	if (f->o.restart) {
+		/* an upgrade asked for now will not happen */
+		pthread_mutex_lock(&f->up_lock);
+		if (f->up_cmd && !f->up_done) {
+			snprintf(f->up_msg, sizeof f->up_msg, "failed: %s", atomic_load(&f->dead) ?
+				 f->death : "fuseproxy is stopping");
+			f->up_result = -EIO;
+			f->up_done = 1;
+			pthread_cond_broadcast(&f->up_cond);
 		}
-		if (n < 0) {
-			if (n == -EINTR || n == -EAGAIN)
-				continue;
-			give_up(f, "receive: %s", strerror((int)-n));
-			break;
-		}
-		if ((size_t)n < sizeof(struct fuse_out_header)) {
-			fprintf(stderr, "fuseproxy: backend sent a %zd-byte message, shorter "
-				"than fuse_out_header; dropped\n", n);
-			continue;
-		}
-		struct fuse_out_header *oh = f->rbuf;
-		if (!truncated && (oh->len != (uint32_t)n || f->join.open) &&
-		    join_piece(f, f->rbuf, (size_t)n))
-			continue;
-		if (!truncated && oh->len != (uint32_t)n) {
-			/* answer the request (if it is one of ours) rather than
-			 * forward bytes whose framing we cannot trust */
-			if (oh->unique && !(oh->unique & FUSE_INT_REQ_BIT)) {
-				on_reply(f, f->rbuf, (size_t)n, 0);
-				continue;
-			}
-			fprintf(stderr, "fuseproxy: backend message header says %u bytes but "
-				"%zd arrived; dropped\n", oh->len, n);
-			continue;
-		}
-		if (oh->unique == 0)
-			on_notify(f, f->rbuf, (size_t)n);
-		else if (oh->unique & FUSE_INT_REQ_BIT)
-			on_interrupt_reply(f, f->rbuf, (size_t)n);
-		else
-			on_reply(f, f->rbuf, (size_t)n, truncated);
+		pthread_mutex_unlock(&f->up_lock);
 	}
 	return NULL;
 }
@@ -568,9 +1034,9 @@ static void *reader_main(void *arg)
 
 /* Wait for one message of the backend with a deadline (before the reader
  * thread exists). */
-static ssize_t recv_timed(struct fwd *f, void *buf, size_t cap, int ms)
+static ssize_t recv_timed(struct fp_daemon *d, void *buf, size_t cap, int ms)
 {
-	struct pollfd pfd = { .fd = f->d.sock, .events = POLLIN };
+	struct pollfd pfd = { .fd = d->sock, .events = POLLIN };
 	int r;
 
 	do
@@ -580,42 +1046,30 @@ static ssize_t recv_timed(struct fwd *f, void *buf, size_t cap, int ms)
 		return -ETIMEDOUT;
 	if (r < 0)
 		return -errno;
-	return fp_daemon_recv(&f->d, buf, cap);
+	return fp_daemon_recv(d, buf, cap);
 }
 
-static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
-		    struct fuse_init_out *out)
+int fwd_backend_init(struct fwd *f, struct fp_daemon *d, struct fuse_init_out *bi,
+		     char *why, size_t whylen)
 {
-	struct fwd *f = FWD(fs);
-	struct { struct fuse_in_header h; struct fuse_init_in i; } m;
 	struct fuse_out_header *oh = f->rbuf;
-	uint64_t offered, got, stripped;
-	char why[256], fb[1024];
+	struct fuse_req_view v = { .h = &f->init_req.h, .fixed = &f->init_req.i,
+				   .fixed_len = sizeof f->init_req.i };
+	struct fuse_wire_params wp = { 0, 0 };
+	char vwhy[200];
 	ssize_t n;
 	int r;
 
-	memset(&m, 0, sizeof m);
-	m.h.len = sizeof m;
-	m.h.opcode = FUSE_INIT;
-	m.h.unique = FWD_OWN_UNIQUE;
-	m.i = *in;
-	offered = in->flags;
-	if (in->flags & FUSE_INIT_EXT)
-		offered |= (uint64_t)in->flags2 << 32;
-	offered &= ~(uint64_t)FWD_STRIP;
-	m.i.flags = (uint32_t)offered;
-	m.i.flags2 = (uint32_t)(offered >> 32);
-
-	r = fp_daemon_send(&f->d, &m, sizeof m);
+	r = fp_daemon_send(d, &f->init_req, sizeof f->init_req);
 	if (r < 0) {
-		give_up(f, "cannot send INIT: %s", strerror(-r));
+		snprintf(why, whylen, "cannot send INIT: %s", strerror(-r));
 		return -EIO;
 	}
 	for (;;) {
-		n = recv_timed(f, f->rbuf, RBUF_SIZE, 30000);
+		n = recv_timed(d, f->rbuf, RBUF_SIZE, FWD_CALL_TIMEOUT_MS);
 		if (n <= 0) {
-			give_up(f, "no INIT reply: %s", n == 0 ? "it closed its connection" :
-				strerror((int)-n));
+			snprintf(why, whylen, "no INIT reply: %s", n == 0 ?
+				 "it closed its connection" : strerror((int)-n));
 			return -EIO;
 		}
 		if ((size_t)n >= sizeof *oh && oh->unique == 0) {
@@ -624,21 +1078,48 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 		}
 		break;
 	}
-	struct fuse_req_view v = { .h = &m.h, .fixed = &m.i, .fixed_len = sizeof m.i };
-	struct fuse_wire_params wp = { 0, 0 };
-	if (fuse_validate_reply(FUSE_INIT, &v, f->rbuf, (size_t)n, &wp, why, sizeof why) < 0) {
-		give_up(f, "malformed INIT reply: %s", why);
+	if (fuse_validate_reply(FUSE_INIT, &v, f->rbuf, (size_t)n, &wp, vwhy, sizeof vwhy) < 0) {
+		snprintf(why, whylen, "malformed INIT reply: %s", vwhy);
 		return -EIO;
 	}
 	if (oh->error) {
-		give_up(f, "refused INIT: %s", strerror(-oh->error));
+		snprintf(why, whylen, "refused INIT: %s", strerror(-oh->error));
 		return -EIO;
 	}
-	memset(&f->binit, 0, sizeof f->binit);
-	memcpy(&f->binit, (char *)f->rbuf + sizeof *oh, (size_t)n - sizeof *oh);
-	if (f->binit.major != FUSE_KERNEL_VERSION) {
-		give_up(f, "speaks FUSE major %u, not %u", f->binit.major, FUSE_KERNEL_VERSION);
+	memset(bi, 0, sizeof *bi);
+	memcpy(bi, (char *)f->rbuf + sizeof *oh, (size_t)n - sizeof *oh);
+	if (bi->major != FUSE_KERNEL_VERSION) {
+		snprintf(why, whylen, "speaks FUSE major %u, not %u", bi->major,
+			 FUSE_KERNEL_VERSION);
 		return -EPROTO;
+	}
+	return 0;
+}
+
+static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
+		    struct fuse_init_out *out)
+{
+	struct fwd *f = FWD(fs);
+	uint64_t offered, got, stripped;
+	char why[256], fb[1024];
+	int r;
+
+	memset(&f->init_req, 0, sizeof f->init_req);
+	f->init_req.h.len = sizeof f->init_req;
+	f->init_req.h.opcode = FUSE_INIT;
+	f->init_req.h.unique = FWD_OWN_UNIQUE;
+	f->init_req.i = *in;
+	offered = in->flags;
+	if (in->flags & FUSE_INIT_EXT)
+		offered |= (uint64_t)in->flags2 << 32;
+	offered &= ~(uint64_t)FWD_STRIP;
+	f->init_req.i.flags = (uint32_t)offered;
+	f->init_req.i.flags2 = (uint32_t)(offered >> 32);
+
+	r = fwd_backend_init(f, &f->d, &f->binit, why, sizeof why);
+	if (r < 0) {
+		fwd_give_up(f, "%s", why);
+		return r;
 	}
 
 	got = f->binit.flags;
@@ -684,7 +1165,7 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 
 	r = pthread_create(&f->reader, NULL, reader_main, f);
 	if (r) {
-		give_up(f, "cannot start the reader thread: %s", strerror(r));
+		fwd_give_up(f, "cannot start the reader thread: %s", strerror(r));
 		return -EIO;
 	}
 	f->reader_started = 1;
@@ -698,7 +1179,9 @@ static void collect_one(struct fp_pending *p, void *arg)
 	struct collect *c = arg;
 	if (c->n < c->max && p->chan)
 		c->out[c->n++] = (struct fp_inflight){ p->unique, p->in.nodeid, p->t_read,
-						       p->in.opcode, p->in.pid, FP_AT_BACKEND };
+						       p->in.opcode, p->in.pid,
+						       (p->rflags & FP_PR_QUEUED) ? FP_AT_QUEUED
+										  : FP_AT_BACKEND };
 }
 
 static int fwd_inflight(struct fp_fs *fs, struct fp_inflight *out, int max)
@@ -708,33 +1191,127 @@ static int fwd_inflight(struct fp_fs *fs, struct fp_inflight *out, int max)
 	return c.n;
 }
 
+static void fwd_status(struct fp_fs *fs, FILE *out)
+{
+	struct fwd *f = FWD(fs);
+	struct fp_state_counts c;
+
+	fp_state_counts(&f->st, &c);
+	fprintf(out, "state: %llu nodes (%llu kernel lookups, %llu backend lookups%s%s), "
+		"%llu handles (%llu dirs), %llu locks, %llu poll handles\n",
+		(unsigned long long)c.nodes, (unsigned long long)c.klookups,
+		(unsigned long long)c.blookups, c.stale ? ", stale " : "",
+		c.stale ? "" : "", (unsigned long long)c.handles, (unsigned long long)c.dirs,
+		(unsigned long long)c.locks, (unsigned long long)c.polls);
+	if (c.stale)
+		fprintf(out, "stale nodes: %llu\n", (unsigned long long)c.stale);
+	fwd_recovery_status(f, out);
+}
+
+void fwd_set_cmd(struct fwd *f, const char *cmd)
+{
+	char *c = strdup(cmd);
+
+	if (!c)
+		return;
+	free(f->cmd_owned);
+	f->cmd_owned = c;
+	f->o.cmd = c;
+}
+
+static int fwd_upgrade(struct fp_fs *fs, const char *cmd, char *msg, size_t n)
+{
+	struct fwd *f = FWD(fs);
+	struct timespec ts;
+	int r;
+
+	if (!f->o.restart) {
+		snprintf(msg, n, "upgrades need a fuseproxy started with --restart (it keeps "
+			 "the requests that wait for the new backend)");
+		return -ENOTSUP;
+	}
+	if (atomic_load(&f->dead) || !f->reader_started) {
+		snprintf(msg, n, "no backend serves: %s", atomic_load(&f->dead) ? f->death :
+			 "not initialized yet");
+		return -EIO;
+	}
+	pthread_mutex_lock(&f->up_lock);
+	if (f->up_cmd) {
+		pthread_mutex_unlock(&f->up_lock);
+		snprintf(msg, n, "another upgrade is running");
+		return -EBUSY;
+	}
+	f->up_cmd = strdup(cmd);
+	f->up_done = 0;
+	if (!f->up_cmd || write(f->wake[1], "u", 1) != 1) {
+		free(f->up_cmd);
+		f->up_cmd = NULL;
+		pthread_mutex_unlock(&f->up_lock);
+		snprintf(msg, n, "cannot wake the forwarder");
+		return -EIO;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 120;
+	r = 0;
+	while (!f->up_done && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&f->up_cond, &f->up_lock, &ts);
+	if (!f->up_done) {
+		snprintf(msg, n, "still running after 120 s; see fuseproxy status");
+		pthread_mutex_unlock(&f->up_lock);
+		return -ETIMEDOUT;
+	}
+	snprintf(msg, n, "%s", f->up_msg);
+	r = f->up_result;
+	free(f->up_cmd);
+	f->up_cmd = NULL;
+	pthread_mutex_unlock(&f->up_lock);
+	return r;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 			 char *errbuf, size_t errlen)
 {
 	struct fwd *f = calloc(1, sizeof *f);
+	pthread_rwlockattr_t ra;
 	int r;
 
-	if (!f || fp_pending_init(&f->pt) < 0 || !(f->rbuf = aligned_alloc(4096, RBUF_SIZE))) {
+	if (f) {
+		f->log_fd = -1;
+		f->wake[0] = f->wake[1] = -1;
+	}
+	if (!f || fp_pending_init(&f->pt) < 0 || !(f->rbuf = aligned_alloc(4096, RBUF_SIZE)) ||
+	    fp_state_init(&f->st) < 0 ||
+	    (o->restart && !(f->callbuf = malloc(RBUF_SIZE)))) {
 		snprintf(errbuf, errlen, "out of memory");
-		if (f) {
-			fp_pending_fini(&f->pt);
-			free(f);
-		}
-		return NULL;
+		goto fail;
 	}
 	f->fs.ops = &fwd_ops;
 	f->s = s;
 	f->o = *o;
-	atomic_store(&f->own_unique, FWD_OWN_UNIQUE + 2);
-	r = fp_daemon_start(&f->d, o->cmd, o->log_fd, errbuf, errlen);
-	if (r < 0) {
-		fp_pending_fini(&f->pt);
-		free(f->rbuf);
-		free(f);
-		return NULL;
+	pthread_mutex_init(&f->up_lock, NULL);
+	pthread_cond_init(&f->up_cond, NULL);
+	if (o->restart && pipe2(f->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+		f->wake[0] = f->wake[1] = -1;
+		goto fail;
 	}
+	atomic_store(&f->own_unique, FWD_OWN_UNIQUE + 2);
+	pthread_mutex_init(&f->call_lock, NULL);
+	pthread_mutex_init(&f->resolve_lock, NULL);
+	pthread_mutex_init(&f->stats_lock, NULL);
+	/* writers first: a recovery must not wait behind a stream of requests */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&f->gate, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	if (o->restart && o->log_fd >= 0)
+		f->log_fd = fcntl(o->log_fd, F_DUPFD_CLOEXEC, 3);
+	r = fp_daemon_start(&f->d, o->cmd, o->log_fd, errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	f->pid_now = (int)f->d.pid;
 	if (o->verbose)
 		fprintf(stderr, "fuseproxy: started backend '%s' (pid %d)\n", o->cmd,
 			(int)f->d.pid);
@@ -742,6 +1319,21 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 		fp_trace_event(s->trace, FP_EV_BACKEND_START, "backend '%s' started, pid %d",
 			       o->cmd, (int)f->d.pid);
 	return &f->fs;
+fail:
+	if (f) {
+		if (f->log_fd >= 0)
+			close(f->log_fd);
+		if (f->wake[0] >= 0) {
+			close(f->wake[0]);
+			close(f->wake[1]);
+		}
+		fp_pending_fini(&f->pt);
+		fp_state_fini(&f->st);
+		free(f->rbuf);
+		free(f->callbuf);
+		free(f);
+	}
+	return NULL;
 }
 
 static void noop(struct fp_pending *p, void *arg)
@@ -755,11 +1347,18 @@ int fwd_stop(struct fp_fs *fs)
 	struct fwd *f = FWD(fs);
 	char st[96];
 
-	if (f->d.sock < 0)
+	if (f->d.sock < 0) {
+		/* given up on (a failed restart): the reader ended by itself */
+		atomic_store(&f->stopping, 1);
+		if (f->reader_started) {
+			pthread_join(f->reader, NULL);
+			f->reader_started = 0;
+		}
 		return f->d.status;
+	}
 	/* A `fuse` mount never gets DESTROY from the kernel; the backend
 	 * deserves one to flush before it is told to exit. */
-	if (!atomic_load(&f->dead) && f->reader_started) {
+	if (!atomic_load(&f->dead) && f->reader_started && !atomic_load(&f->recovering)) {
 		struct fuse_in_header h = { .len = sizeof h, .opcode = FUSE_DESTROY };
 		struct fp_pending *p = fp_pending_alloc(&f->pt);
 		h.unique = atomic_fetch_add(&f->own_unique, 2);
@@ -777,11 +1376,17 @@ int fwd_stop(struct fp_fs *fs)
 			}
 		}
 	}
+	atomic_store(&f->stopping, 1);
+	/* A restarting reader may be swapping backends: let it see we stop
+	 * before we touch the backend it has. */
+	if (f->o.restart && f->reader_started) {
+		pthread_join(f->reader, NULL);
+		f->reader_started = 0;
+	}
 	/* Ask the backend to exit (libfuse daemons leave their loop cleanly on
 	 * SIGTERM) before closing the socket, which they would report as a
 	 * short read and exit 1.  A daemon that forked away from the pid we
 	 * started sees the socket close instead. */
-	atomic_store(&f->stopping, 1);
 	if (f->d.pid > 0 && !fp_daemon_poll_exit(&f->d)) {
 		kill(-f->d.pid, SIGTERM);
 		for (int i = 0; i < 500 && !fp_daemon_poll_exit(&f->d); i++)
@@ -794,6 +1399,10 @@ int fwd_stop(struct fp_fs *fs)
 	}
 	/* whatever the backend never answered is pending in the trace */
 	fp_pending_drain(&f->pt, fail_pending, f);
+	/* notifications still on their way use the kernel channel, which
+	 * goes away after us */
+	while (atomic_load(&f->notifiers))
+		usleep(1000);
 	int status = fp_daemon_stop(&f->d, 5000);
 	fp_daemon_describe(status, st, sizeof st);
 	if (f->o.verbose)
@@ -808,9 +1417,27 @@ static void fwd_destroy(struct fp_fs *fs)
 	struct fwd *f = FWD(fs);
 
 	fwd_stop(fs);
+	while (atomic_load(&f->notifiers))
+		usleep(1000);
 	fp_pending_fini(&f->pt);
+	fp_state_fini(&f->st);
 	free(f->join.buf);
+	pthread_rwlock_destroy(&f->gate);
+	pthread_mutex_destroy(&f->call_lock);
+	pthread_mutex_destroy(&f->resolve_lock);
+	pthread_mutex_destroy(&f->stats_lock);
+	if (f->log_fd >= 0)
+		close(f->log_fd);
+	if (f->wake[0] >= 0) {
+		close(f->wake[0]);
+		close(f->wake[1]);
+	}
+	pthread_mutex_destroy(&f->up_lock);
+	pthread_cond_destroy(&f->up_cond);
+	free(f->cmd_owned);
+	free(f->restart_times);
 	free(f->rbuf);
+	free(f->callbuf);
 	free(f);
 }
 
@@ -820,5 +1447,7 @@ static const struct fp_fs_ops fwd_ops = {
 	.init = fwd_init,
 	.handle = fwd_handle,
 	.inflight = fwd_inflight,
+	.status = fwd_status,
+	.upgrade = fwd_upgrade,
 	.destroy = fwd_destroy,
 };

@@ -12,8 +12,11 @@ struct fwd_options {
 	int log_fd;                 /* --backend-log, or -1 for our stderr */
 	double timeout;             /* --backend-timeout seconds, 0 = off */
 	int verbose, debug;
+	int restart;                /* --restart: restart the backend when it dies */
+	int restart_per_min;        /* --restart=N: at most N a minute (0 = no cap) */
 	/* Called (from the reader thread) once when the backend is gone or
-	 * must be given up: socket closed, exited, timed out. */
+	 * must be given up: socket closed, exited, timed out (with --restart:
+	 * when it cannot be restarted). */
 	void (*died)(void *arg);
 	void *died_arg;
 };

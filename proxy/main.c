@@ -42,7 +42,14 @@ static const char usage_text[] =
 "                       else it is appended: --backend './myfs -f'\n"
 "  --backend-log FILE   the backend's stdout/stderr (default: our stderr)\n"
 "  --backend-timeout S  give up on a backend that leaves a request\n"
-"                       unanswered for S seconds (default: off)\n"
+"                       unanswered for S seconds (default: off); with\n"
+"                       --restart, restart it instead\n"
+"  --restart[=N]        when the backend dies (exits, closes its socket, or\n"
+"                       times out), start it again and carry on: requests\n"
+"                       wait instead of failing, what the kernel holds is\n"
+"                       rebuilt, pending requests are re-injected (see\n"
+"                       doc/recovery.md); N caps restarts per minute\n"
+"                       (default: unlimited)\n"
 "  -d, --debug          print one line per request and reply, with latency\n"
 "  -v, --verbose        lifecycle messages (INIT negotiation, mount, exit)\n"
 "  -j, --threads N      worker threads, each with its own /dev/fuse clone\n"
@@ -68,6 +75,9 @@ static const char usage_text[] =
 "\n"
 "subcommands:\n"
 "  fuseproxy status MNT list requests in flight now, oldest first\n"
+"  fuseproxy upgrade MNT --backend CMD\n"
+"                       replace the backend without unmounting (needs\n"
+"                       --restart; see doc/recovery.md)\n"
 "\n"
 "exit status: 0 after a clean unmount, 1 on a runtime error (mount failed,\n"
 "SRC unusable, backend died or crashed), 2 on a usage error.\n";
@@ -85,6 +95,7 @@ struct cli {
 	const char *backend;
 	const char *backend_log;
 	double backend_timeout;
+	int restart, restart_per_min;
 	const char *trace_db, *trace_pcap, *filter;
 	uint32_t snaplen;
 	int drop_policy;
@@ -138,6 +149,7 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		{ "backend",     required_argument, NULL, 'B' },
 		{ "backend-log", required_argument, NULL, 'L' },
 		{ "backend-timeout", required_argument, NULL, 'T' },
+		{ "restart",     optional_argument, NULL, 'R' },
 		{ "debug",       no_argument,       NULL, 'd' },
 		{ "verbose",     no_argument,       NULL, 'v' },
 		{ "threads",     required_argument, NULL, 'j' },
@@ -161,6 +173,16 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		case 'B': c->backend = optarg; break;
 		case 'L': c->backend_log = optarg; break;
 		case 'T': c->backend_timeout = parse_secs("--backend-timeout", optarg); break;
+		case 'R': {
+			char *end;
+			long n = optarg ? strtol(optarg, &end, 10) : 0;
+			if (optarg && (*end || end == optarg || n < 1 || n > 1000000))
+				usage_error("--restart=N wants a number of restarts per minute, "
+					    "not '%s'", optarg);
+			c->restart = 1;
+			c->restart_per_min = (int)n;
+			break;
+		}
 		case 'd': c->debug = 1; break;
 		case 'v': c->verbose++; break;
 		case 'j': {
@@ -209,6 +231,8 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		usage_error("no filesystem given: use --passthrough SRC or --backend CMD%s", "");
 	if (c->src && c->backend)
 		usage_error("--passthrough and --backend exclude each other%s", "");
+	if (c->restart && !c->backend)
+		usage_error("--restart goes with --backend%s", "");
 	if (c->backend && (c->pt.writeback || c->pt.entry_timeout != 1.0 ||
 			   c->pt.attr_timeout != 1.0))
 		usage_error("-o writeback/entry_timeout/attr_timeout are passthrough options; "
@@ -295,6 +319,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "status", fp_control_status },
+	{ "upgrade", fp_control_upgrade },
 };
 
 int main(int argc, char **argv)
@@ -362,6 +387,7 @@ static int run(int argc, char **argv)
 		struct fwd_options fo = {
 			.cmd = c.backend, .log_fd = -1, .timeout = c.backend_timeout,
 			.verbose = c.verbose, .debug = c.debug,
+			.restart = c.restart, .restart_per_min = c.restart_per_min,
 			.died = on_backend_died, .died_arg = NULL,
 		};
 		if (c.backend_log) {

@@ -40,12 +40,14 @@ void fp_pending_fini(struct fp_pending_table *t)
 			n = p->next;
 			free(p->text);
 			free(p->req);
+			free(p->names);
 			free(p);
 		}
 	}
 	for (struct fp_pending *p = t->free, *n; p; p = n) {
 		n = p->next;
 		free(p->req);
+		free(p->names);
 		free(p);
 	}
 	free(t->bucket);
@@ -164,8 +166,9 @@ uint64_t fp_pending_oldest(struct fp_pending_table *t)
 	if (t->count) {
 		for (uint32_t i = 0; i < t->nbucket; i++)
 			for (struct fp_pending *p = t->bucket[i]; p; p = p->next)
-				if (!oldest || p->t_read < oldest)
-					oldest = p->t_read;
+				if (!(p->rflags & FP_PR_QUEUED) && p->t_sent &&
+				    (!oldest || p->t_sent < oldest))
+					oldest = p->t_sent;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return oldest;

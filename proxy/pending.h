@@ -9,6 +9,7 @@
 #include "fuse_kernel.h"
 
 struct fp_chan;
+struct fwd_call;
 
 #define FP_PENDING_FIXED 96   /* bytes of the fixed in-arg kept for reply checks */
 
@@ -24,11 +25,26 @@ struct fp_pending {
 	uint32_t flags;                /* FP_TRACE_F_* gathered on the way */
 	uint32_t reqlen;               /* bytes of the request kept in req */
 	char *text;                    /* -d: the formatted request, or NULL */
+	/* state tracking and recovery (forward.c, recovery.c) */
+	uint32_t rflags;               /* FP_PR_* */
+	uint8_t traced;                /* the recorder wants this exchange */
+	const char *name, *name2;      /* the request's names (in names or req) */
+	uint64_t aux;                  /* O_APPEND WRITE: the node's size before it;
+					  RELEASE: the backend's fh (of aux_gen) */
+	uint32_t aux_gen;              /* backend generation aux belongs to */
+	uint8_t has_aux;
+	struct fwd_call *call;         /* our own request: who waits for it */
 	unsigned char fixed[FP_PENDING_FIXED];
 	/* -- kept across reuse (not cleared by fp_pending_alloc) -- */
-	void *req;                     /* recording: copy of the request */
+	void *req;                     /* recording, --restart: copy of the request */
 	uint32_t reqcap;
+	char *names;                   /* copy of the names when req has none */
+	uint32_t namescap;
 };
+
+/* fp_pending.rflags */
+#define FP_PR_QUEUED    (1u << 0)  /* not (yet) sent to the current backend */
+#define FP_PR_RECOVERY  (1u << 1)  /* counts towards the running recovery's time */
 
 struct fp_pending_table {
 	pthread_mutex_t lock;
@@ -62,7 +78,7 @@ void fp_pending_drain(struct fp_pending_table *t,
 /* Call fn on every entry under the lock (keep fn short). */
 void fp_pending_foreach(struct fp_pending_table *t,
 			void (*fn)(struct fp_pending *p, void *arg), void *arg);
-/* Oldest t_read among pending entries, 0 if none. */
+/* Oldest t_sent among entries the backend has (not FP_PR_QUEUED), 0 if none. */
 uint64_t fp_pending_oldest(struct fp_pending_table *t);
 
 #endif
