@@ -343,9 +343,9 @@ int fp_control_status(int argc, char **argv)
 			"usage: fuseproxy status MNT\n\n"
 			"List the requests a running fuseproxy has in flight on MNT, oldest\n"
 			"first (age, unique, opcode, node, pid, command, and whether the\n"
-			"backend has it), with request and error counters, the state it\n"
-			"keeps, its backend restarts and, when recording, the trace's\n"
-			"record/drop/loss counts.\n");
+			"backend has it), with request and error counters, the trace's\n"
+			"record/drop/loss counts when recording, the state it keeps and\n"
+			"its backend restarts.\n");
 		return argc == 2 ? 0 : 2;
 	}
 	return control_ask("status", argv[1], "status\n", NULL, 0);

@@ -297,8 +297,8 @@ static void forward_noreply(struct fwd *f, struct fp_req *req)
 	if (f->s->trace && in->opcode == FUSE_NOTIFY_REPLY) {
 		/* the kernel's answer to a RETRIEVE is a notification record
 		 * (doc/trace-format.md 1.3), passed to the backend */
-		fp_trace_notify(f->s->trace, req->worker, FP_DIR_PROXY_TO_BACKEND, in,
-				in->len, t_sent);
+		fp_trace_notify(f->s->trace, req->worker, FP_DIR_PROXY_TO_BACKEND, in, in->len,
+				t_sent);
 	} else if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
 		struct fp_trace_exchange x = {
 			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
@@ -492,6 +492,19 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 out:
 	if (gated)
 		pthread_rwlock_unlock(&f->gate);
+	if (r != FP_ASYNC && r != FP_NOREPLY && f->s->trace &&
+	    fp_trace_wants(f->s->trace, in->opcode)) {
+		/* answered here (the engine records nothing of a forwarder's) */
+		struct fuse_out_header oh = { sizeof oh, r, in->unique };
+		uint64_t now = fp_now_ns();
+		struct fp_trace_exchange x = {
+			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
+			.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
+			.error = r, .t_read = req->t_read, .t_written = now,
+			.req = in, .req_len = in->len, .reply = &oh, .reply_len = sizeof oh,
+		};
+		fp_trace_exchange(f->s->trace, req->worker, &x);
+	}
 	return r;
 }
 
