@@ -307,7 +307,10 @@ enum fuse_notify_code {
 /* ---- Limits and compat sizes ------------------------------------------- */
 
 #define FUSE_MIN_READ_BUFFER       8192
-#define FUSE_NAME_MAX              1024
+/* Longest name the kernel sends in a request.  The protocol constant was
+ * 1024 until Linux 6.16 raised it to PATH_MAX - 1; 6.18 sends names of up
+ * to 4095 bytes (measured) and leaves ENAMETOOLONG to the filesystem. */
+#define FUSE_NAME_MAX              4095
 #define CUSE_INIT_INFO_MAX         4096
 
 #define FUSE_COMPAT_ENTRY_OUT_SIZE   120   /* minor < 9 */

@@ -55,10 +55,31 @@ struct pt_thread {
 
 static __thread struct pt_thread thr;
 static int can_switch = -1;           /* root or not: decided once */
+static pthread_key_t thr_key;
+static pthread_once_t thr_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: free the group lists (the pointer passed is &thr). */
+static void thr_free(void *p)
+{
+	struct pt_thread *t = p;
+
+	free(t->groups);
+	free(t->want);
+	for (int i = 0; i < GROUP_CACHE_SLOTS; i++)
+		free(t->cache[i].g);
+	memset(t, 0, sizeof *t);
+}
+
+static void thr_key_init(void)
+{
+	pthread_key_create(&thr_key, thr_free);
+}
 
 static struct pt_thread *self(void)
 {
 	if (!thr.init) {
+		pthread_once(&thr_once, thr_key_init);
+		pthread_setspecific(thr_key, &thr);
 		thr.init = true;
 		thr.fsuid = (uid_t)syscall(SYS_setfsuid, -1);
 		thr.fsgid = (gid_t)syscall(SYS_setfsgid, -1);

@@ -30,8 +30,7 @@ void pt_files_fini(struct pt_fs *fs)
 	for (uint32_t i = 1; i < hw; i++) {
 		struct pt_file *f = pt_slots_at(&fs->files, i);
 		if (f && f->in_use) {
-			close(f->fd);
-			atomic_fetch_sub(&fs->nfds, 1);
+			pt_fd_closed(fs, f->fd);
 			pt_dir_free(f->dir);
 			f->in_use = 0;
 		}
@@ -57,7 +56,7 @@ uint64_t pt_file_new(struct pt_fs *fs, int fd, uint64_t nodeid, struct pt_dir *d
 	f->is_dir = dir != NULL;
 	f->direct = fl > 0 && (fl & O_DIRECT);
 	__atomic_store_n(&f->in_use, 1, __ATOMIC_RELEASE);
-	atomic_fetch_add(&fs->nfds, 1);
+	pt_fd_opened(fs);
 	return (uint64_t)f->gen << 32 | idx;
 }
 
@@ -77,8 +76,7 @@ void pt_file_free(struct pt_fs *fs, uint64_t fh)
 	if (!f)
 		return;
 	__atomic_store_n(&f->in_use, 0, __ATOMIC_RELEASE);
-	close(f->fd);
-	atomic_fetch_sub(&fs->nfds, 1);
+	pt_fd_closed(fs, f->fd);
 	pt_dir_free(f->dir);
 	f->dir = NULL;
 	f->fd = -1;
@@ -117,7 +115,12 @@ static uint32_t fopen_flags(struct pt_fs *fs)
 	return f;
 }
 
-/* open(2) with the O_RDWR-for-writeback upgrade undone if it is refused. */
+/* open(2) of the backing file.  With the writeback cache a write-only open
+ * is upgraded to O_RDWR, because the kernel reads pages it only partly
+ * writes.  If the caller may not read the file, its write-only open decides
+ * the permission, and the read side is then added as root: the kernel uses
+ * it only to fill the page cache (the app itself cannot read through an
+ * O_WRONLY file). */
 static int open_backing(struct pt_fs *fs, int dirfd, const char *path, uint32_t kflags,
 			int extra, mode_t mode)
 {
@@ -126,7 +129,18 @@ static int open_backing(struct pt_fs *fs, int dirfd, const char *path, uint32_t 
 
 	if (fd < 0 && errno == EACCES && (f & O_ACCMODE) != ((int)kflags & O_ACCMODE)) {
 		f = (f & ~O_ACCMODE) | ((int)kflags & O_ACCMODE);
-		fd = openat(dirfd, path, f, mode);
+		fd = pt_openat_retry(fs, dirfd, path, f, mode);
+		if (fd < 0)
+			return fd;
+		char p[PT_PROC_FD_LEN];
+		pt_proc_path(p, fd);
+		uid_t saved = pt_cred_root_begin();
+		int rw = open(p, (f & ~(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_TMPFILE)) | O_RDWR);
+		pt_cred_root_end(saved);
+		if (rw >= 0) {
+			close(fd);
+			fd = rw;
+		}
 	}
 	return fd;
 }
@@ -256,16 +270,16 @@ out:
 
 #define DIO_ALIGN 4096
 
+/* A per-thread aligned buffer for O_DIRECT files when the request or reply
+ * area is not aligned (it follows the FUSE headers).  Freed at thread exit. */
 static pthread_key_t bounce_key;
 static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
 
 static void bounce_key_init(void)
 {
-	pthread_key_create(&bounce_key, free);	/* frees it when the thread ends */
+	pthread_key_create(&bounce_key, free);
 }
 
-/* A per-thread aligned buffer for O_DIRECT files when the request or reply
- * area is not aligned (it follows the FUSE headers). */
 static void *bounce(size_t len)
 {
 	static __thread void *buf;
@@ -285,6 +299,7 @@ static void *bounce(size_t len)
 	free(buf);
 	buf = n;
 	cap = want;
+	pthread_setspecific(bounce_key, buf);
 	return buf;
 }
 

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "passthrough.h"
 
@@ -84,7 +85,6 @@ struct pt_inode {
 	uint64_t nlookup;           /* under tlock */
 	dev_t dev;
 	ino_t ino;
-	mode_t type;                /* S_IFMT bits */
 	uint32_t hnext;             /* hash chain, under tlock */
 	struct file_handle *handle; /* NULL if pinned */
 	uint64_t nodeid;
@@ -144,6 +144,14 @@ struct pt_fs {
 
 static inline struct pt_fs *pt_of(struct fp_fs *fs) { return (struct pt_fs *)fs; }
 
+/* Every fd the filesystem holds is counted (pt_open_fds). */
+static inline void pt_fd_opened(struct pt_fs *fs) { atomic_fetch_add(&fs->nfds, 1); }
+static inline void pt_fd_closed(struct pt_fs *fs, int fd)
+{
+	close(fd);
+	atomic_fetch_sub(&fs->nfds, 1);
+}
+
 int pt_inode_table_init(struct pt_fs *fs);
 void pt_inode_table_fini(struct pt_fs *fs);
 /* Inode for a nodeid the kernel sent, or NULL (-> ESTALE). */
@@ -164,6 +172,14 @@ void pt_inode_forget(struct pt_fs *fs, uint64_t nodeid, uint64_t n);
 /* If `name` in dirfd is a known inode with one link left, make sure we keep
  * an fd of it: once unlinked its handle can no longer be opened. */
 void pt_inode_pin_if_last_link(struct pt_fs *fs, int dirfd, const char *name);
+/* ---- the fd cache (pt_fdcache.c) --------------------------------------- */
+
+int pt_cache_init(struct pt_fs *fs, uint32_t cap);
+void pt_cache_fini(struct pt_fs *fs);
+/* Account a freshly set ino->fd; without room it becomes transient. */
+void pt_cache_insert(struct pt_fs *fs, struct pt_inode *ino);
+/* cache.lock and ino->lock held */
+void pt_cache_remove_locked(struct pt_fs *fs, struct pt_inode *ino);
 /* Close unused cached fds until at most `target` remain (EMFILE recovery). */
 void pt_cache_shrink(struct pt_fs *fs, uint32_t target);
 /* openat(), retried once after halving the fd cache if the process is out

@@ -1,10 +1,9 @@
 /* \summary: the passthrough's inode table: (st_dev, st_ino) -> nodeid,
- * lookup counts, file handles, and the bounded cache of O_PATH fds.
+ * lookup counts, file handles, and reopening inodes by handle.
  *
  * Every inode the kernel knows keeps a struct file_handle (name_to_handle_at),
- * not an fd.  At most cache.cap inodes hold an O_PATH fd at a time; the rest
- * are reopened with open_by_handle_at() on demand and an unused fd is evicted
- * by a clock sweep.  That is what lets the kernel hold 100k+ inodes under a
+ * not an fd.  At most cache.cap inodes hold an O_PATH fd at a time
+ * (pt_fdcache.c); the rest are reopened with open_by_handle_at() on demand.  That is what lets the kernel hold 100k+ inodes under a
  * 20000-fd limit.  Objects whose handle cannot be reopened (the source does
  * not support handles, another mount below the source, an unlinked file) keep
  * a pinned fd instead.
@@ -19,13 +18,6 @@
 #include "pt_i.h"
 
 #define PT_HANDLE_MAX 128
-
-static inline void fd_opened(struct pt_fs *fs) { atomic_fetch_add(&fs->nfds, 1); }
-static inline void fd_closed(struct pt_fs *fs, int fd)
-{
-	close(fd);
-	atomic_fetch_sub(&fs->nfds, 1);
-}
 
 static inline bool is_live(const struct pt_inode *ino)
 {
@@ -82,109 +74,6 @@ static void fill_entry(struct pt_fs *fs, const struct pt_inode *ino,
 	e->generation = ino->gen;
 	pt_fill_entry_times(fs, e);
 	pt_fill_attr(fs, st, &e->attr);
-}
-
-/* ---- the fd cache ------------------------------------------------------- */
-
-/* Evict unused, unreferenced fds until count <= target; cache.lock held. */
-static void sweep(struct pt_fs *fs, uint32_t target)
-{
-	struct pt_cache *c = &fs->cache;
-	uint32_t scanned = 0;
-
-	while (c->count > target && scanned < 2 * c->cap + 2) {
-		uint32_t pos = c->hand;
-		c->hand = (c->hand + 1) % c->cap;
-		scanned++;
-		uint32_t idx = c->slots[pos];
-		if (!idx)
-			continue;
-		struct pt_inode *ino = pt_slots_at(&fs->inodes, idx);
-		if (pthread_mutex_trylock(&ino->lock))
-			continue;
-		if (ino->users == 0 && !ino->pinned) {
-			if (ino->referenced) {
-				ino->referenced = 0;
-			} else {
-				if (ino->fd >= 0)
-					fd_closed(fs, ino->fd);
-				ino->fd = -1;
-				ino->clock_pos = -1;
-				c->slots[pos] = 0;
-				c->freepos[c->nfreepos++] = pos;
-				c->count--;
-			}
-		}
-		pthread_mutex_unlock(&ino->lock);
-	}
-}
-
-void pt_cache_shrink(struct pt_fs *fs, uint32_t target)
-{
-	pthread_mutex_lock(&fs->cache.lock);
-	sweep(fs, target);
-	pthread_mutex_unlock(&fs->cache.lock);
-}
-
-int pt_openat_retry(struct pt_fs *fs, int dirfd, const char *path, int flags, mode_t mode)
-{
-	int fd = openat(dirfd, path, flags, mode);
-
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-		pt_cache_shrink(fs, fs->cache.cap / 2);
-		fd = openat(dirfd, path, flags, mode);
-	}
-	return fd;
-}
-
-/* Account a freshly set ino->fd in the cache.  If there is no room even
- * after a sweep, the fd becomes transient: closed when its last user
- * leaves (now, if it has none). */
-static void cache_insert(struct pt_fs *fs, struct pt_inode *ino)
-{
-	struct pt_cache *c = &fs->cache;
-	bool placed = false;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->count >= c->cap) {
-		uint32_t batch = c->cap / 16 ? c->cap / 16 : 1;
-		sweep(fs, c->cap - batch);
-	}
-	pthread_mutex_lock(&ino->lock);
-	if (ino->fd < 0 || ino->clock_pos >= 0 || ino->pinned) {
-		placed = true;           /* someone else dealt with it */
-	} else if (c->nfreepos) {
-		uint32_t pos = c->freepos[--c->nfreepos];
-		c->slots[pos] = (uint32_t)ino->nodeid;
-		ino->clock_pos = (int32_t)pos;
-		c->count++;
-		placed = true;
-	}
-	if (!placed) {
-		if (ino->users == 0) {
-			fd_closed(fs, ino->fd);
-			ino->fd = -1;
-		} else {
-			ino->transient = 1;
-		}
-	}
-	pthread_mutex_unlock(&ino->lock);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static int cache_init(struct pt_fs *fs, uint32_t cap)
-{
-	struct pt_cache *c = &fs->cache;
-
-	c->cap = cap;
-	c->slots = calloc(cap, sizeof *c->slots);
-	c->freepos = calloc(cap, sizeof *c->freepos);
-	if (!c->slots || !c->freepos)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < cap; i++)
-		c->freepos[i] = cap - 1 - i;
-	c->nfreepos = cap;
-	return -pthread_mutex_init(&c->lock, NULL);
 }
 
 /* ---- handles -------------------------------------------------------------- */
@@ -319,7 +208,6 @@ static struct pt_inode *inode_new(struct pt_fs *fs, const struct stat *st,
 	ino->nlookup = 1;
 	ino->dev = st->st_dev;
 	ino->ino = st->st_ino;
-	ino->type = st->st_mode & S_IFMT;
 	ino->handle = h;
 	ino->nodeid = idx;
 	__atomic_store_n(&ino->live, 1, __ATOMIC_RELEASE);
@@ -335,14 +223,9 @@ static void inode_release(struct pt_fs *fs, struct pt_inode *ino)
 
 	pthread_mutex_lock(&c->lock);
 	pthread_mutex_lock(&ino->lock);
-	if (ino->clock_pos >= 0) {
-		c->slots[ino->clock_pos] = 0;
-		c->freepos[c->nfreepos++] = (uint32_t)ino->clock_pos;
-		c->count--;
-		ino->clock_pos = -1;
-	}
+	pt_cache_remove_locked(fs, ino);
 	if (ino->fd >= 0)
-		fd_closed(fs, ino->fd);
+		pt_fd_closed(fs, ino->fd);
 	ino->fd = -1;
 	free(ino->handle);
 	ino->handle = NULL;
@@ -396,12 +279,12 @@ int pt_inode_fd(struct pt_fs *fs, struct pt_inode *ino)
 			return -err;
 		pt_cache_shrink(fs, fs->cache.cap / 2);
 	}
-	fd_opened(fs);
+	pt_fd_opened(fs);
 	ino->fd = fd;
 	ino->users++;
 	ino->referenced = 1;
 	pthread_mutex_unlock(&ino->lock);
-	cache_insert(fs, ino);
+	pt_cache_insert(fs, ino);
 	return fd;
 }
 
@@ -412,7 +295,7 @@ void pt_inode_put(struct pt_fs *fs, struct pt_inode *ino)
 	pthread_mutex_lock(&ino->lock);
 	if (--ino->users == 0) {
 		if (ino->transient && ino->fd >= 0 && !ino->pinned) {
-			fd_closed(fs, ino->fd);
+			pt_fd_closed(fs, ino->fd);
 			ino->fd = -1;
 		}
 		ino->transient = 0;
@@ -496,6 +379,11 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 	/* fast path: a known inode whose fd we hold */
 	if (fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
 		return -errno;
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + PT_HANDLE_MAX];
+	} known;
+	known.fh.handle_bytes = 0;
 	pthread_mutex_lock(&fs->tlock);
 	ino = hash_find(fs, st.st_dev, st.st_ino);
 	if (ino && identity_pinned(ino)) {
@@ -504,7 +392,33 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 		fill_entry(fs, ino, &st, e);
 		return 0;
 	}
+	if (ino && ino->handle && fd < 0)
+		memcpy(&known, ino->handle, sizeof(struct file_handle) + ino->handle->handle_bytes);
 	pthread_mutex_unlock(&fs->tlock);
+
+	/* known inode whose fd was evicted: the handle of the name tells
+	 * whether it is still the same object (not a reused inode number),
+	 * without opening it */
+	if (known.fh.handle_bytes && fs->handles_ok) {
+		union {
+			struct file_handle fh;
+			char buf[sizeof(struct file_handle) + PT_HANDLE_MAX];
+		} now;
+		int mnt;
+		now.fh.handle_bytes = PT_HANDLE_MAX;
+		if (name_to_handle_at(dirfd, name, &now.fh, &mnt, 0) == 0 &&
+		    mnt == fs->root_mnt_id && handle_eq(&now.fh, &known.fh)) {
+			pthread_mutex_lock(&fs->tlock);
+			ino = hash_find(fs, st.st_dev, st.st_ino);
+			if (ino && ino->handle && handle_eq(ino->handle, &known.fh)) {
+				ref_locked(ino);
+				pthread_mutex_unlock(&fs->tlock);
+				fill_entry(fs, ino, &st, e);
+				return 0;
+			}
+			pthread_mutex_unlock(&fs->tlock);
+		}
+	}
 
 	/* slow path: get an fd of the object and its handle */
 	if (fd >= 0) {
@@ -513,7 +427,7 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 		opened = pt_openat_retry(fs, dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
 		if (opened < 0)
 			return -errno;
-		fd_opened(fs);
+		pt_fd_opened(fs);
 		objfd = opened;
 		if (fstat(objfd, &st) < 0) {
 			err = -errno;
@@ -528,7 +442,7 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 		opened = open(p, O_PATH | O_CLOEXEC);
 		if (opened < 0)
 			return -errno;
-		fd_opened(fs);
+		pt_fd_opened(fs);
 	}
 
 	pthread_mutex_lock(&fs->tlock);
@@ -553,9 +467,9 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 			}
 			pthread_mutex_unlock(&ino->lock);
 			if (adopt)
-				cache_insert(fs, ino);
+				pt_cache_insert(fs, ino);
 			else
-				fd_closed(fs, opened);
+				pt_fd_closed(fs, opened);
 		}
 		return 0;
 	}
@@ -571,12 +485,12 @@ int pt_entry_at(struct pt_fs *fs, struct pt_inode *dir, int dirfd, const char *n
 			 "support, or another mount below the source)");
 	fill_entry(fs, ino, &st, e);
 	if (h && opened >= 0)
-		cache_insert(fs, ino);
+		pt_cache_insert(fs, ino);
 	return 0;
 
 out_close:
 	if (opened >= 0)
-		fd_closed(fs, opened);
+		pt_fd_closed(fs, opened);
 	return err;
 }
 
@@ -593,13 +507,13 @@ int pt_entry_unnamed(struct pt_fs *fs, int fd, struct fuse_entry_out *e)
 	opened = open(p, O_PATH | O_CLOEXEC);
 	if (opened < 0)
 		return -errno;
-	fd_opened(fs);
+	pt_fd_opened(fs);
 	pthread_mutex_lock(&fs->tlock);
 	struct pt_inode *ino = inode_new(fs, &st, NULL, opened);
 	pthread_mutex_unlock(&fs->tlock);
 	if (!ino) {
 		err = -ENOMEM;
-		fd_closed(fs, opened);
+		pt_fd_closed(fs, opened);
 		return err;
 	}
 	fill_entry(fs, ino, &st, e);
@@ -623,9 +537,9 @@ void pt_inode_pin_if_last_link(struct pt_fs *fs, int dirfd, const char *name)
 	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	fd_opened(fs);
+	pt_fd_opened(fs);
 	if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
-		fd_closed(fs, fd);
+		pt_fd_closed(fs, fd);
 		return;
 	}
 	pthread_mutex_lock(&fs->tlock);
@@ -641,7 +555,7 @@ void pt_inode_pin_if_last_link(struct pt_fs *fs, int dirfd, const char *name)
 	pthread_mutex_unlock(&ino->lock);
 	pthread_mutex_unlock(&fs->tlock);
 	if (fd >= 0)
-		fd_closed(fs, fd);
+		pt_fd_closed(fs, fd);
 }
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -672,7 +586,7 @@ int pt_inode_table_init(struct pt_fs *fs)
 	}
 	if (cap < 4)
 		cap = 4;
-	if ((err = cache_init(fs, cap)))
+	if ((err = pt_cache_init(fs, cap)))
 		return err;
 
 	/* can we reopen what we hand out?  Try the root itself. */
@@ -709,7 +623,7 @@ int pt_inode_table_init(struct pt_fs *fs)
 	pthread_mutex_unlock(&fs->tlock);
 	if (!root || root->nodeid != FUSE_ROOT_ID)
 		return -ENOMEM;
-	fd_opened(fs);
+	pt_fd_opened(fs);
 	return 0;
 }
 
@@ -722,7 +636,7 @@ void pt_inode_table_fini(struct pt_fs *fs)
 		if (!ino)
 			continue;
 		if (ino->fd >= 0)
-			fd_closed(fs, ino->fd);   /* includes root_fd */
+			pt_fd_closed(fs, ino->fd);   /* includes root_fd */
 		ino->fd = -1;
 		free(ino->handle);
 		ino->handle = NULL;
@@ -730,9 +644,7 @@ void pt_inode_table_fini(struct pt_fs *fs)
 			pthread_mutex_destroy(&ino->lock);
 	}
 	free(fs->hash);
-	free(fs->cache.slots);
-	free(fs->cache.freepos);
-	pthread_mutex_destroy(&fs->cache.lock);
+	pt_cache_fini(fs);
 	pthread_mutex_destroy(&fs->tlock);
 	pt_slots_fini(&fs->inodes);
 }

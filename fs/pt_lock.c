@@ -37,7 +37,8 @@ struct lock_owner {
 	uint64_t nodeid, owner;
 	uint64_t fh;              /* the open file it was created through */
 	int fd;
-	uint32_t pid;             /* last pid that locked through this owner */
+	uint32_t pid;             /* last pid that locked through this owner
+				     (under pt_locks.lock) */
 	int users;                /* SETLK(W)/GETLK in progress */
 	bool dead;                /* released while in use: last user closes */
 };
@@ -69,8 +70,7 @@ void pt_locks_fini(struct pt_fs *fs)
 	for (unsigned i = 0; i < LOCK_BUCKETS; i++) {
 		for (struct lock_owner *o = fs->locks->b[i], *n; o; o = n) {
 			n = o->next;
-			close(o->fd);
-			atomic_fetch_sub(&fs->nfds, 1);
+			pt_fd_closed(fs, o->fd);
 			free(o);
 		}
 	}
@@ -89,8 +89,7 @@ static struct lock_owner *find_locked(struct pt_locks *l, uint64_t nodeid, uint6
 
 static void owner_close(struct pt_fs *fs, struct lock_owner *o)
 {
-	close(o->fd);               /* drops every OFD lock on it */
-	atomic_fetch_sub(&fs->nfds, 1);
+	pt_fd_closed(fs, o->fd);
 	free(o);
 }
 
@@ -108,7 +107,7 @@ static void owner_put(struct pt_fs *fs, struct lock_owner *o)
 /* The pair's lock fd, opened on first use from `src` (an fd of the file).
  * Read-write if the source allows, so both lock types can be taken. */
 static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t owner,
-				    uint64_t fh, int src, bool create, int *err)
+				    uint64_t fh, int src, bool create, uint32_t pid, int *err)
 {
 	struct pt_locks *l = fs->locks;
 	struct lock_owner *o;
@@ -116,8 +115,11 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 
 	pthread_mutex_lock(&l->lock);
 	o = find_locked(l, nodeid, owner);
-	if (o)
+	if (o) {
 		o->users++;
+		if (create)
+			o->pid = pid;
+	}
 	pthread_mutex_unlock(&l->lock);
 	if (o || !create) {
 		*err = 0;
@@ -142,13 +144,15 @@ static struct lock_owner *owner_get(struct pt_fs *fs, uint64_t nodeid, uint64_t 
 	o->owner = owner;
 	o->fh = fh;
 	o->fd = fd;
+	o->pid = pid;
 	o->users = 1;
-	atomic_fetch_add(&fs->nfds, 1);
+	pt_fd_opened(fs);
 
 	pthread_mutex_lock(&l->lock);
 	struct lock_owner *race = find_locked(l, nodeid, owner);
 	if (race) {
 		race->users++;
+		race->pid = pid;
 	} else {
 		unsigned b = bucket(nodeid, owner);
 		o->next = l->b[b];
@@ -285,7 +289,7 @@ int pt_getlk(struct pt_fs *fs, struct fp_req *req)
 		return fd;
 	if ((err = to_flock(&in.lk, &fl)))
 		return err;
-	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, false, &err);
+	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, false, 0, &err);
 	/* ask through the owner's own fd so its own locks do not conflict */
 	int r = fcntl(o ? o->fd : fd, F_OFD_GETLK, &fl);
 	err = r < 0 ? -errno : 0;
@@ -327,10 +331,10 @@ static int setlk(struct pt_fs *fs, struct fp_req *req, bool wait)
 	if ((err = to_flock(&in.lk, &fl)))
 		return err;
 	bool unlock = fl.l_type == F_UNLCK;
-	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, !unlock, &err);
+	struct lock_owner *o = owner_get(fs, req->in->nodeid, in.owner, in.fh, fd, !unlock,
+					 in.lk.pid, &err);
 	if (!o)
 		return err;            /* unlocking what was never locked: 0 */
-	o->pid = in.lk.pid;
 	int r = fcntl(o->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 	err = r < 0 ? -errno : 0;
 	owner_put(fs, o);

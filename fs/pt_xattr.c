@@ -5,7 +5,8 @@
  * *xattrat() syscalls; where they accept our fd with AT_EMPTY_PATH we use
  * them, else the "/proc/self/fd/N" magic link with the following variants,
  * which lands on the object itself (a symlink too, not its target).  Which
- * one works is found out on first use.
+ * one works is found out on first use: 6.18 answers EBADF for O_PATH fds
+ * (the empty-path case takes the fd through fdget()), so there it is /proc.
  */
 #include <sys/syscall.h>
 #include <sys/xattr.h>

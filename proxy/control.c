@@ -79,27 +79,6 @@ static void fmt_age(char *b, size_t n, uint64_t ns)
 		snprintf(b, n, "%um%02us", (unsigned)(s / 60), (unsigned)s % 60);
 }
 
-static void comm(uint32_t pid, char *b, size_t n)
-{
-	char p[64];
-	ssize_t r = -1;
-	int fd;
-
-	snprintf(p, sizeof p, "/proc/%u/comm", pid);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		r = read(fd, b, n - 1);
-		close(fd);
-	}
-	if (r <= 0) {
-		snprintf(b, n, pid ? "?" : "-");
-		return;
-	}
-	b[r] = 0;
-	if (b[r - 1] == '\n')
-		b[r - 1] = 0;
-}
-
 static const char *where_name(int w)
 {
 	switch (w) {
@@ -137,7 +116,10 @@ static void answer_status(struct fp_control *c, FILE *f)
 		"PID", "COMMAND", "WHERE");
 	for (int i = 0; i < n; i++) {
 		fmt_age(age, sizeof age, now - list[i].t_read);
-		comm(list[i].pid, cm, sizeof cm);
+		if (list[i].pid)
+			fp_comm_of(list[i].pid, cm, sizeof cm);
+		else
+			snprintf(cm, sizeof cm, "-");
 		fprintf(f, "%-10s %-12llu %-14s %-10llu %-8u %-16s %s\n", age,
 			(unsigned long long)list[i].unique, fuse_opname(list[i].opcode),
 			(unsigned long long)list[i].nodeid, list[i].pid, cm,

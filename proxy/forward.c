@@ -47,6 +47,15 @@
 
 #define RBUF_SIZE (FP_BUFSIZE + 4096)
 
+/* One spliced reply being put back together (see join_piece). */
+struct fwd_join {
+	int open;
+	uint64_t unique, t_open;
+	uint32_t want, have, cap;
+	char *buf;
+	uint64_t orphans;
+};
+
 struct fwd {
 	struct fp_fs fs;
 	struct fp_session *s;
@@ -59,6 +68,7 @@ struct fwd {
 	_Atomic int dead;
 	char death[256];
 	void *rbuf;
+	struct fwd_join join;            /* reader thread only */
 	struct fuse_init_out binit;      /* the backend's INIT answer */
 	_Atomic uint64_t own_unique;
 };
@@ -165,15 +175,8 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 			};
 			fp_trace_exchange(f->s->trace, req->worker, &x);
 		}
-		if (f->o.debug) {
-			char txt[512];
-			fuse_format_request(txt, sizeof txt, &req->v);
-			fp_session_log(f->s, txt, in->uid, in->pid, "(forwarded, no reply)",
-				       req->t_read, fp_now_ns());
-		}
-		/* logged and recorded here, with the backend's send time: FP_ASYNC
-		 * keeps the engine from logging and recording it a second time */
-		return FP_ASYNC;
+		/* -d: the session logs it, "-> (no reply)" */
+		return FP_NOREPLY;
 	}
 
 	p = fp_pending_alloc(&f->pt);
@@ -367,6 +370,119 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 			fuse_notify_name((uint32_t)oh->error), strerror(-r));
 }
 
+/* ---- spliced replies --------------------------------------------------
+ *
+ * A daemon that splice()s a reply into its end of the socketpair (libfuse
+ * does for READ data when the filesystem wants FUSE_CAP_SPLICE_WRITE, even
+ * though we never offer it) sends it as several messages: the kernel's
+ * splice into a socket sends 16 pipe buffers per sendmsg.  The first piece
+ * starts with the header and is shorter than header.len; the others are
+ * raw data.  Complete messages of other daemon threads may arrive between
+ * the pieces, but they start with a header that names a pending request.
+ * So while exactly one spliced reply is open, every piece that is not such
+ * a message start belongs to it.  If a second spliced reply starts before
+ * the first is whole, the pieces cannot be attributed: both requests get
+ * EIO — never a reply stitched from the wrong bytes. */
+#define JOIN_TIMEOUT_NS 1000000000ull
+
+static void exists(struct fp_pending *p, void *arg)
+{
+	if (arg)
+		*(uint32_t *)arg = p->in.opcode;
+}
+
+/* Does this message start with a header that we would accept? */
+static int looks_like_start(struct fwd *f, const void *msg, size_t n)
+{
+	const struct fuse_out_header *oh = msg;
+
+	if (n < sizeof *oh || oh->len < n || oh->len > RBUF_SIZE)
+		return 0;
+	if (oh->unique == 0)
+		return oh->len == n && fuse_notify_get((uint32_t)oh->error) != NULL;
+	if (oh->error > 0 || oh->error <= -512)
+		return 0;
+	return fp_pending_with(&f->pt, oh->unique & ~(uint64_t)FUSE_INT_REQ_BIT, exists, NULL);
+}
+
+static void join_fail(struct fwd *f, uint64_t unique, const char *why)
+{
+	struct fuse_out_header eh = { sizeof eh, -EIO, unique };
+	struct fp_pending *p = fp_pending_take(&f->pt, unique);
+
+	if (!p)
+		return;
+	fprintf(stderr, "fuseproxy: backend sent a malformed reply to %s #%llu: spliced "
+		"reply %s; answering EIO\n", fuse_opname(p->in.opcode),
+		(unsigned long long)unique, why);
+	atomic_fetch_add_explicit(&f->s->nerr, 1, memory_order_relaxed);
+	if (p->chan)
+		fp_chan_send(p->chan, &eh, sizeof eh);
+	fp_pending_release(&f->pt, p);
+}
+
+/* Returns 1 if the message was taken by the joiner. */
+static int join_piece(struct fwd *f, const void *msg, size_t n)
+{
+	const struct fuse_out_header *oh = msg;
+	struct fwd_join *j = &f->join;
+
+	if (looks_like_start(f, msg, n)) {
+		uint32_t opcode = 0;
+		const struct fuse_op *op;
+		if (oh->len == n || oh->unique == 0 || (oh->unique & FUSE_INT_REQ_BIT))
+			return 0;			/* a whole message */
+		/* only data replies are spliced; anything else cut short is
+		 * simply malformed */
+		fp_pending_with(&f->pt, oh->unique, exists, &opcode);
+		op = fuse_op_get(opcode);
+		if (!op || op->reply != FUSE_R_DATA || oh->error)
+			return 0;
+		if (j->open) {
+			join_fail(f, j->unique, "interleaved with another spliced reply");
+			join_fail(f, oh->unique, "interleaved with another spliced reply");
+			j->open = 0;
+			return 1;
+		}
+		if (oh->len > j->cap) {
+			char *nb = realloc(j->buf, oh->len);
+			if (!nb) {
+				join_fail(f, oh->unique, "out of memory");
+				return 1;
+			}
+			j->buf = nb;
+			j->cap = oh->len;
+		}
+		memcpy(j->buf, msg, n);
+		j->have = (uint32_t)n;
+		j->want = oh->len;
+		j->unique = oh->unique;
+		j->t_open = fp_now_ns();
+		j->open = 1;
+		return 1;
+	}
+	if (!j->open) {
+		/* a piece of a reply we already failed: nothing to attribute
+		 * it to; say so once */
+		if (!j->orphans++)
+			fprintf(stderr, "fuseproxy: dropping pieces of a spliced reply that "
+				"could not be joined (further ones are not reported)\n");
+		return 1;
+	}
+	if (j->have + n > j->want) {
+		join_fail(f, j->unique, "pieces add up to more than its header says");
+		j->open = 0;
+		return 1;
+	}
+	memcpy(j->buf + j->have, msg, n);
+	j->have += (uint32_t)n;
+	if (j->have == j->want) {
+		j->open = 0;
+		on_reply(f, j->buf, j->want, 0);
+	}
+	return 1;
+}
+
 static void *reader_main(void *arg)
 {
 	struct fwd *f = arg;
@@ -377,7 +493,11 @@ static void *reader_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	while (!atomic_load(&f->stopping)) {
-		int pr = poll(&pfd, 1, tmo ? 200 : -1);
+		int pr = poll(&pfd, 1, tmo || f->join.open ? 200 : -1);
+		if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
+			join_fail(f, f->join.unique, "cut short: the rest never came");
+			f->join.open = 0;
+		}
 		if (pr < 0 && errno != EINTR) {
 			give_up(f, "poll: %s", strerror(errno));
 			break;
@@ -420,6 +540,9 @@ static void *reader_main(void *arg)
 			continue;
 		}
 		struct fuse_out_header *oh = f->rbuf;
+		if (!truncated && (oh->len != (uint32_t)n || f->join.open) &&
+		    join_piece(f, f->rbuf, (size_t)n))
+			continue;
 		if (!truncated && oh->len != (uint32_t)n) {
 			/* answer the request (if it is one of ours) rather than
 			 * forward bytes whose framing we cannot trust */
@@ -686,6 +809,7 @@ static void fwd_destroy(struct fp_fs *fs)
 
 	fwd_stop(fs);
 	fp_pending_fini(&f->pt);
+	free(f->join.buf);
 	free(f->rbuf);
 	free(f);
 }

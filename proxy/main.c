@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static const char usage_text[] =
 "  -d, --debug          print one line per request and reply, with latency\n"
 "  -v, --verbose        lifecycle messages (INIT negotiation, mount, exit)\n"
 "  -j, --threads N      worker threads, each with its own /dev/fuse clone\n"
-"                       (default: number of CPUs)\n"
+"                       (default: twice the CPUs, at least 4)\n"
 "  -o OPT[,OPT...]      mount options: allow_other, default_permissions, ro,\n"
 "                       max_read=N, fsname=NAME, subtype=NAME, nosuid, nodev,\n"
 "                       noexec, noatime, sync, dirsync\n"
@@ -213,8 +214,12 @@ static void parse_args(struct cli *c, int argc, char **argv)
 		usage_error("-o writeback/entry_timeout/attr_timeout are passthrough options; "
 			    "the backend decides those%s", "");
 	if (!c->threads) {
+		/* twice the CPUs, at least 4: a worker blocks for the whole of a
+		 * request (a disk read, a backend round trip), and applications
+		 * issue more requests at once than there are CPUs */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		c->threads = n > 0 ? (int)(n > 64 ? 64 : n) : 2;
+		n = n > 0 ? 2 * n : 4;
+		c->threads = (int)(n < 4 ? 4 : n > 64 ? 64 : n);
 	}
 	c->pt.source = c->src;
 	c->pt.verbose = c->verbose;
@@ -226,8 +231,8 @@ static int run(int argc, char **argv);
 /* The connection ended on its own (umount, abort): wake the main thread. */
 static void on_ended(void *arg, int err)
 {
-	int *status = arg;
-	*status = err;
+	_Atomic int *status = arg;
+	atomic_store(status, err);
 	pthread_kill(main_thread, SIGUSR2);
 }
 
@@ -246,6 +251,21 @@ static void raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+/* The libfuse convention: a mountpoint of exactly "/dev/fd/N" is an
+ * already-open FUSE fd.  Returns N, or -1 for an ordinary mountpoint. */
+static int fd_mountpoint(const char *mnt)
+{
+	char *end;
+	unsigned long n;
+
+	if (strncmp(mnt, "/dev/fd/", 8) || !mnt[8])
+		return -1;
+	n = strtoul(mnt + 8, &end, 10);
+	if (*end || n > INT_MAX || fcntl((int)n, F_GETFD) < 0)
+		return -1;
+	return (int)n;
 }
 
 /* Flush and close the trace after every producer stopped; say what was
@@ -294,7 +314,8 @@ static int run(int argc, char **argv)
 	struct fp_fusedev *dev;
 	struct fp_control *ctl = NULL;
 	char err[512];
-	int e, ended_err = 0, rc = 0;
+	int e, rc = 0;
+	_Atomic int ended_err = 0;	/* written by a worker */
 	sigset_t set;
 	siginfo_t si;
 
@@ -367,25 +388,32 @@ static int run(int argc, char **argv)
 	}
 	s.fs = fs;
 
-	if (fp_mount(&c.mo, &m, err, sizeof err) < 0) {
+	int given_fd = fd_mountpoint(c.mnt);
+	if (given_fd >= 0) {
+		/* "/dev/fd/N": serve an already-open FUSE connection (e.g. as the
+		 * backend of another fuseproxy) instead of mounting */
+		memset(&m, 0, sizeof m);
+		m.fd = given_fd;
+	} else if (fp_mount(&c.mo, &m, err, sizeof err) < 0) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
 		rc = EXIT_RUNTIME;
 		goto out_session;
 	}
 	if (c.verbose)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
-			c.src ? c.src : c.backend, m.mountpoint, m.conn, c.threads);
+			c.src ? c.src : c.backend, c.mnt, m.conn, c.threads);
 
 	{
 		char what[PATH_MAX + 64];
 		snprintf(what, sizeof what, c.backend ? "backend '%s'" : "passthrough %s",
 			 c.backend ? c.backend : c.src);
-		ctl = fp_control_start(&s, m.mountpoint, what, err, sizeof err);
-		if (!ctl)
+		ctl = m.mountpoint ? fp_control_start(&s, m.mountpoint, what, err, sizeof err)
+				   : NULL;
+		if (!ctl && m.mountpoint)
 			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
 				err);
 	}
-	dev = fp_fusedev_start(m.fd, c.threads, &s, on_ended, &ended_err, err, sizeof err);
+	dev = fp_fusedev_start(m.fd, c.threads, given_fd >= 0, &s, on_ended, &ended_err, err, sizeof err);
 	if (!dev) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
 		rc = EXIT_RUNTIME;
@@ -400,7 +428,7 @@ static int run(int argc, char **argv)
 			const char *why = c.backend ? fwd_death_reason(fs) : NULL;
 			if (why) {
 				fprintf(stderr, "fuseproxy: unmounting %s: the backend %s\n",
-					m.mountpoint, why);
+					c.mnt, why);
 				rc = EXIT_RUNTIME;
 			} else if (c.verbose) {
 				fprintf(stderr, "fuseproxy: connection ended%s\n",
@@ -411,8 +439,7 @@ static int run(int argc, char **argv)
 			break;
 		}
 		if (c.verbose)
-			fprintf(stderr, "fuseproxy: %s, unmounting %s\n", strsignal(sig),
-				m.mountpoint);
+			fprintf(stderr, "fuseproxy: %s, unmounting %s\n", strsignal(sig), c.mnt);
 		break;
 	}
 
@@ -420,7 +447,7 @@ static int run(int argc, char **argv)
 	 * worker's read() returns ENODEV. */
 	e = fp_unmount(&m);
 	if (e < 0)
-		fprintf(stderr, "fuseproxy: unmount %s: %s\n", m.mountpoint, strerror(-e));
+		fprintf(stderr, "fuseproxy: unmount %s: %s\n", c.mnt, strerror(-e));
 	if (fp_fusedev_stop(dev, 2000) == -ETIMEDOUT) {
 		/* still busy (lazily detached with users, or a stuck call):
 		 * abort the connection so nothing waits on us any more */

@@ -201,7 +201,7 @@ static int do_interrupt(struct fp_session *s, struct fp_req *req)
 	return FP_NOREPLY;
 }
 
-static void comm_of(uint32_t pid, char *buf, size_t n)
+void fp_comm_of(uint32_t pid, char *buf, size_t n)
 {
 	char path[64];
 	ssize_t r = -1;
@@ -263,7 +263,7 @@ void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 	unsigned long long lat = (t_done - t_read) / 1000u;
 
 	if (pid) {
-		comm_of(pid, comm, sizeof comm);
+		fp_comm_of(pid, comm, sizeof comm);
 		fprintf(stderr, "[%4llu.%06llu] %s uid=%u pid=%u(%s) -> %s (%lluus)\n",
 			sec, usec, reqtxt, uid, pid, comm, reptxt, lat);
 	} else {
@@ -314,6 +314,8 @@ static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
 	fp_trace_exchange(s->trace, ring, &x);
 }
 
+#define FP_RECORDED (-2)   /* finish(): the filesystem recorded it already */
+
 /* Answer (unless there is no reply), count, log and record. */
 static void finish(struct fp_session *s, struct fp_req *req, int ret, const char *reqtxt,
 		   int ring, uint32_t flags, uint64_t t_start)
@@ -327,7 +329,7 @@ static void finish(struct fp_session *s, struct fp_req *req, int ret, const char
 	}
 	if (s->debug)
 		debug_line(s, req, reqtxt, ret);
-	if (s->trace && fp_trace_wants(s->trace, req->in->opcode))
+	if (s->trace && ring != FP_RECORDED && fp_trace_wants(s->trace, req->in->opcode))
 		record(s, req, ring, ret, flags, t_start, t_end);
 }
 
@@ -360,8 +362,11 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 		ret = FP_NOREPLY;
 	if (intr && atomic_load(intr))
 		flags |= FP_TRACE_F_INTERRUPTED;
-	/* blocking requests run on their own threads: shared trace ring */
-	finish(s, req, ret, reqtxt, slot ? req->worker : -1, flags, t_start);
+	/* blocking requests run on their own threads: shared trace ring.  A
+	 * forwarding fs records what it forwards itself, with backend times. */
+	finish(s, req, ret, reqtxt,
+	       (s->fs->ops->flags & FP_FS_RAW) ? FP_RECORDED : slot ? req->worker : -1,
+	       flags, t_start);
 }
 
 struct blocking_job {

@@ -86,6 +86,9 @@ int fp_session_inflight(struct fp_session *s, struct fp_inflight *out, int max);
 void fp_session_log(struct fp_session *s, const char *reqtxt, uint32_t uid,
 		    uint32_t pid, const char *reptxt, uint64_t t_read, uint64_t t_done);
 
+/* Command name of pid from /proc ("?" if gone). */
+void fp_comm_of(uint32_t pid, char *buf, size_t n);
+
 uint64_t fp_now_ns(void);
 
 #endif

@@ -8,7 +8,7 @@ FP_TIMEOUT=${FP_TIMEOUT:-570}
 . "$(dirname "$0")/lib.sh"
 fp_require_cmd fio
 
-size=128M
+size=${FP_FIO_SIZE:-128M}     # scripts/test uses less in the (slower) ASan run
 [ -z "${FP_SLOW:-}" ] || size=1G
 src=$FP_TMP/src mnt=$FP_TMP/mnt
 mkdir "$src"
@@ -57,5 +57,9 @@ if [ -n "${FP_SLOW:-}" ]; then
   run_fio soak-randrw --ioengine=libaio --iodepth=8 --rw=randrw --bs=4k --numjobs=2 \
     --time_based --runtime=300
 fi
-[ -z "$(ls -A "$src" | grep -v canary)" ] || fp_fail "leftovers in source: $(ls "$src")"
+# through the passthrough the removals must reach the source (fuse-overlayfs keeps
+# emptied upper directories of its own, on its own as behind fuseproxy)
+if [ "${FP_MOUNT_MODE:-passthrough}" = passthrough ]; then
+  [ -z "$(ls -A "$src" | grep -v canary)" ] || fp_fail "leftovers in source: $(ls "$src")"
+fi
 fp_log "PASS"

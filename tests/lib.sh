@@ -81,10 +81,9 @@ fp_wait_exit() {
   while kill -0 "$pid" 2>/dev/null; do
     state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)
     [ "$state" = Z ] && break
-    # a stopped process cannot exit until continued: no point waiting for it.
-    # Not 't' (ptrace stop): LeakSanitizer stops every thread that way while it
-    # checks for leaks at exit, which takes a while under ASan.
-    case "$state" in T) return 1 ;; esac
+    # stopped (SIGSTOP) it cannot exit until continued: no point waiting. Not "t":
+    # LeakSanitizer ptrace-stops its own threads while it checks at exit.
+    [ "$state" != T ] || return 1
     [ "$SECONDS" -lt "$end" ] || return 1
     sleep 0.05
   done
@@ -139,8 +138,22 @@ fp_mount() {
   local log="$FP_TMP/fuseproxy.$i.log"
   # A non-interactive shell starts background jobs with SIGINT ignored; give the
   # daemon default dispositions so SIGINT really tests its handler.
-  env --default-signal=INT,QUIT,TERM "$FUSEPROXY" "$@" --passthrough "$src" "$mnt" \
-    </dev/null >"$log" 2>&1 &
+  # FP_MOUNT_MODE picks what serves SRC (the suites run unchanged in each mode):
+  #   passthrough (default)  fuseproxy --passthrough SRC
+  #   backend-overlay        fuseproxy in front of fuse-overlayfs (upper = SRC)
+  #   overlay-alone          the same fuse-overlayfs mounted on its own
+  local ovl="lowerdir=$FP_TMP/.ovl-lower,upperdir=$src,workdir=$FP_TMP/.ovl-work.$i"
+  case "${FP_MOUNT_MODE:-passthrough}" in
+    passthrough) set -- "$FUSEPROXY" "$@" --passthrough "$src" "$mnt" ;;
+    backend-overlay)
+      mkdir -p "$FP_TMP/.ovl-lower" "$FP_TMP/.ovl-work.$i"
+      set -- "$FUSEPROXY" "$@" --backend "fuse-overlayfs -f -o $ovl" "$mnt" ;;
+    overlay-alone)
+      mkdir -p "$FP_TMP/.ovl-lower" "$FP_TMP/.ovl-work.$i"
+      set -- fuse-overlayfs -f -o "$ovl" "$mnt" ;;
+    *) fp_fail "FP_MOUNT_MODE=$FP_MOUNT_MODE: passthrough, backend-overlay or overlay-alone" ;;
+  esac
+  env --default-signal=INT,QUIT,TERM "$@" </dev/null >"$log" 2>&1 &
   pid=$!
   FP_PIDS[i]=$pid FP_MNTS[i]=$mnt FP_LOGS[i]=$log FP_CONNS[i]= FP_DONE[i]=
   FP_PID=$pid FP_CONN=
@@ -157,7 +170,7 @@ fp_mount() {
     sleep 0.05
   done
   FP_CONNS[i]=$conn FP_CONN=$conn
-  echo "$conn" >> "$FP_TMP/.conns"
+  echo "$conn $mnt" >> "$FP_TMP/.conns"
   # mount(2) returns before INIT is answered; make sure the daemon serves requests.
   timeout 10 stat -f "$mnt" >/dev/null || { fp_dump_log "$log"; fp_fail "$mnt does not answer statfs"; }
   fp_log "mounted $src on $mnt (pid $pid, conn $conn)"
@@ -204,7 +217,8 @@ fp__teardown_one() {
     else
       bad=1
       fp_log "fuseproxy (pid $pid) did not exit after unmount; aborting and killing it"
-      fp_abort_conn "$conn" || true
+      # only while it is still ours: a released id may belong to another test now
+      [ "$(fp_conn_id "$mnt" 2>/dev/null)" != "$conn" ] || fp_abort_conn "$conn" || true
       kill -TERM "$pid" 2>/dev/null
       fp_wait_exit "$pid" 5 || { kill -KILL "$pid" 2>/dev/null; fp_wait_exit "$pid" 5; }
     fi
@@ -257,7 +271,12 @@ fp__watchdog() {
   wait "$sp"
   touch "$FP_TMP/.timed-out"
   fp_log "watchdog: over ${secs}s, aborting FUSE connections and stopping the test"
-  for c in $(cat "$FP_TMP/.conns"); do fp_abort_conn "$c" || true; done
+  # only connections still mounted where this test mounted them: an id whose mount
+  # is gone may have been reused by another test's mount meanwhile
+  local m
+  while read -r c m; do
+    [ "$(fp_conn_id "$m" 2>/dev/null)" = "$c" ] && { fp_abort_conn "$c" || true; }
+  done < "$FP_TMP/.conns"
   kill -TERM "$main" 2>/dev/null
   for p in $(ps -o pid= --ppid "$main"); do
     [ "$p" = "$BASHPID" ] || kill -TERM "$p" 2>/dev/null

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Description: "fuseproxy -d --backend" shows both sides of every exchange: each request
 # line carries the backend's reply ("-> ...") and the time the backend took
-# ("[backend Nus]"): a LOOKUP that finds a node (-> node=), one that fails (-> -ENOENT),
+# ("[backend Nus]"), once: a LOOKUP that finds a node (-> node=), one that fails (-> -ENOENT),
 # CREATE, WRITE, READ (-> N bytes), GETATTR, MKDIR, INIT (both versions); requests
 # without a reply (FORGET) say they were forwarded; a malformed reply (badfs) shows the
 # EIO the kernel got.
@@ -47,7 +47,7 @@ expect "$log" "WRITE" "${t}WRITE #[0-9]+ node=[0-9]+ fh=[0-9]+ off=0 size=6 .* -
 expect "$log" "READ" "${t}READ #[0-9]+ node=[0-9]+ fh=[0-9]+ off=0 size=[0-9]+ .* -> 6 bytes $back"
 expect "$log" "MKDIR" "${t}MKDIR #[0-9]+ node=1 \"dir\" .* -> node=[0-9]+ .*$back"
 expect "$log" "GETATTR" "${t}GETATTR #[0-9]+ node=[0-9]+ .* -> attr mode=[0-7]+ .*$back"
-expect "$log" "FORGET forwarded" "${t}(BATCH_)?FORGET #[0-9]+ .* -> \(forwarded, no reply\)"
+expect "$log" "FORGET forwarded" "${t}(BATCH_)?FORGET #[0-9]+ .* -> \(no reply\)"
 
 # every request that has a reply shows the reply and the backend's time
 unpaired=$(grep -E "$t[A-Z_]+ #" "$log" |
@@ -59,6 +59,15 @@ if [ -n "$unpaired" ]; then
   failed=1
 else
   fp_log "ok: all $(grep -cE "$t[A-Z_]+ #" "$log") request lines show a reply"
+fi
+
+# one line per request: no unique shows up twice
+twice=$(grep -oE "$t[A-Z_]+ #[0-9]+ " "$log" | sed -E 's/^\[[^]]*\] //' | sort | uniq -d)
+if [ -n "$twice" ]; then
+  fp_log "FAIL: requests logged more than once: $(echo $twice | head -c 200)"
+  failed=1
+else
+  fp_log "ok: every request logged once"
 fi
 
 # a malformed reply: the line shows what the kernel got

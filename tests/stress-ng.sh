@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Description: stress-ng filesystem stressors through the mount, with --verify where the
 # stressor supports it, in three concurrent groups (data, namespace, locks) of about
-# 20 s each. Any stressor failure, a non-zero exit or a mount that no longer answers
+# 15 s each. Any stressor failure, a non-zero exit or a mount that no longer answers
 # fails the test. Every stressor here passes on the local fs (checked on ext4).
 # FP_SLOW=1: 5 minutes per group.
 set -euo pipefail
@@ -9,7 +9,7 @@ FP_TIMEOUT=${FP_TIMEOUT:-570}
 . "$(dirname "$0")/lib.sh"
 fp_require_cmd stress-ng
 
-secs=${FP_STRESS_SECS:-20}
+secs=${FP_STRESS_SECS:-15}
 [ -z "${FP_SLOW:-}" ] || secs=300
 src=$FP_TMP/src mnt=$FP_TMP/mnt
 mkdir "$src"

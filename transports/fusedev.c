@@ -92,6 +92,8 @@ static void *worker_main(void *arg)
 			}
 			break;
 		}
+		if (n == 0)	/* a socket peer (fuseproxy --backend) went away */
+			break;
 		if ((size_t)n < sizeof(struct fuse_in_header)) {
 			fprintf(stderr, "fuseproxy: worker %d: short read of %zd bytes from /dev/fuse\n",
 				w->index, n);
@@ -144,7 +146,7 @@ static void on_sigusr1(int sig)
 	(void)sig;
 }
 
-struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, struct fp_session *s,
+struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_session *s,
 				    fp_fusedev_ended_fn ended, void *arg,
 				    char *errbuf, size_t errlen)
 {
@@ -178,7 +180,7 @@ struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, struct fp_session *s,
 		w->outbuf = aligned_alloc(4096, FP_BUFSIZE);
 		if (!w->inbuf || !w->outbuf)
 			goto nomem;
-		if (i == 0) {
+		if (i == 0 || shared) {
 			w->chan.fd = fd;
 		} else {
 			int c = clone_fd(fd, errbuf, errlen);

@@ -13,8 +13,11 @@ struct fp_fusedev;
 typedef void (*fp_fusedev_ended_fn)(void *arg, int err);
 
 /* Start nthreads workers on the mounted fd (worker 0 reads `fd` itself,
- * the others clone it).  Returns NULL with a message on failure. */
-struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, struct fp_session *s,
+ * the others clone it).  shared: all workers read `fd` itself, for an fd
+ * that cannot be cloned (the socket a proxy passed us as /dev/fd/N; one
+ * message per read and write keeps that safe).  Returns NULL with a
+ * message on failure. */
+struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_session *s,
 				    fp_fusedev_ended_fn ended, void *arg,
 				    char *errbuf, size_t errlen);
 

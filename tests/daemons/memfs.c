@@ -11,6 +11,9 @@
  *     --bug-truncate-size   SETATTR replies after a size change report a wrong st_size
  *     --timeout=S           entry and attribute timeout (default 1.0)
  *     --trace               one stderr line per FORGET/BATCH_FORGET and per interrupt wait
+ *     --local-locks         leave POSIX/OFD/flock locks to the kernel (deterministic: a
+ *                           daemon learns that a flock or OFD lock is gone only from the
+ *                           RELEASE the kernel sends after close(2) has returned)
  *
  * Storage is kept simple and obviously correct rather than fast: one global mutex, an
  * inode table indexed by inode number (numbers are never reused), directories as arrays
@@ -69,6 +72,7 @@ static struct memfs_opts {
 	double timeout;
 	char *timeout_str;
 	int trace;
+	int local_locks;
 } opt = { .slow_ms = 10000, .timeout = 1.0 };
 
 #define MOPT(t, f, v) { t, offsetof(struct memfs_opts, f), v }
@@ -78,6 +82,7 @@ static const struct fuse_opt memfs_optspec[] = {
 	MOPT("--timeout=%s", timeout_str, 0),
 	MOPT("--bug-truncate-size", bug_truncate_size, 1),
 	MOPT("--trace", trace, 1),
+	MOPT("--local-locks", local_locks, 1),
 	FUSE_OPT_END
 };
 
@@ -1986,7 +1991,12 @@ static void ml_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, 
 static void ml_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* locks are ours to keep: the ops above implement both kinds */
+	/* locks are ours to keep (the lock ops above implement both kinds) unless the
+	 * kernel is to keep them */
+	if (opt.local_locks) {
+		conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+		return;
+	}
 	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
 		conn->want |= FUSE_CAP_POSIX_LOCKS;
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
@@ -2069,7 +2079,8 @@ static void usage(const char *prog)
 	       "    --slow-ms=N            reads of slow* files wait N ms or for an interrupt\n"
 	       "    --bug-truncate-size    report a wrong st_size after a size change\n"
 	       "    --timeout=S            entry/attr timeout in seconds (default 1)\n"
-	       "    --trace                log forgets and interrupt waits to stderr\n\n",
+	       "    --trace                log forgets and interrupt waits to stderr\n"
+	       "    --local-locks          let the kernel keep the locks\n\n",
 	       prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();

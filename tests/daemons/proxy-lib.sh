@@ -66,7 +66,7 @@ fpx__start() {
     sleep 0.05
   done
   FP_CONNS[i]=$conn FP_CONN=$conn
-  echo "$conn" >> "$FP_TMP/.conns"
+  echo "$conn $mnt" >> "$FP_TMP/.conns"
   timeout 10 stat -f "$mnt" >/dev/null || { fp_dump_log "$log"; fp_fail "$mnt does not answer statfs"; }
   fp_log "$name: mounted $mnt (pid $pid, conn $conn)"
 }

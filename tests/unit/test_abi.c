@@ -594,19 +594,19 @@ static void test_request_names_bounded(void **state)
 
 	(void)state;
 	memset(name, 'n', sizeof name);
-	name[FUSE_NAME_MAX] = '\0';                    /* 1024 bytes: fine */
+	name[FUSE_NAME_MAX] = '\0';                    /* FUSE_NAME_MAX bytes: fine */
 	req_begin(&m, FUSE_LOOKUP, 8, 1);
 	put_str(&m, name);
 	req_end(&m, 0);
 	assert_int_equal(vreq(m.b, m.len, &wp45, NULL, err), 0);
 
 	name[FUSE_NAME_MAX] = 'n';
-	name[FUSE_NAME_MAX + 1] = '\0';                /* 1025: too long */
+	name[FUSE_NAME_MAX + 1] = '\0';                /* one more: too long */
 	req_begin(&m, FUSE_LOOKUP, 8, 1);
 	put_str(&m, name);
 	req_end(&m, 0);
 	assert_int_equal(vreq(m.b, m.len, &wp45, NULL, err), -EPROTO);
-	assert_non_null(strstr(err, "longer than 1024"));
+	assert_non_null(strstr(err, "longer than 4095"));
 
 	/* xattr names stop at 255 */
 	name[256] = '\0';

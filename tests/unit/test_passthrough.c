@@ -80,7 +80,7 @@ static void src_write(struct env *e, const char *rel, const char *content)
 	close(fd);
 }
 
-static struct env *env_new(int max_fds)
+static struct env *env_new_opts(int max_fds, int writeback)
 {
 	struct env *e = calloc(1, sizeof *e);
 	char err[256];
@@ -94,7 +94,7 @@ static struct env *env_new(int max_fds)
 
 	struct pt_options o = {
 		.source = e->dir, .entry_timeout = 1.0, .attr_timeout = 1.0,
-		.max_fds = max_fds,
+		.max_fds = max_fds, .writeback = writeback,
 	};
 	e->fs = pt_create(&o, &rc, err, sizeof err);
 	if (!e->fs)
@@ -113,7 +113,7 @@ static struct env *env_new(int max_fds)
 	uint32_t max_write = out.max_write;
 	assert_true(want & FUSE_HANDLE_KILLPRIV_V2);
 	assert_true(want & FUSE_DO_READDIRPLUS);
-	assert_false(want & FUSE_WRITEBACK_CACHE);
+	assert_int_equal(!!(want & FUSE_WRITEBACK_CACHE), !!writeback);
 	assert_true(max_write >= 4096);
 	e->wp.minor = 45;
 	e->wp.flags = want & offered;
@@ -124,6 +124,11 @@ static struct env *env_new(int max_fds)
 	assert_non_null(e->outbuf);
 	e->out = e->outbuf + sizeof(struct fuse_out_header);
 	return e;
+}
+
+static struct env *env_new(int max_fds)
+{
+	return env_new_opts(max_fds, 0);
 }
 
 static void env_free(struct env *e)
@@ -1164,6 +1169,43 @@ static void test_credentials(void **state)
 	forget(e, grp, 1);
 }
 
+/* With the writeback cache the kernel writes pages at offsets it picks and
+ * reads pages it only partly writes: our opens are O_RDWR and never
+ * O_APPEND, even for a caller that may only write. */
+static void test_writeback_opens(void **state)
+{
+	(void)state;
+	struct env *e = env_new_opts(0, 1);
+	char p[PATH_MAX];
+
+	src_write(e, "wo", "abc");
+	src_path(e, p, "wo");
+	if (geteuid() == 0) {
+		assert_int_equal(chown(p, 1000, 1000), 0);
+		assert_int_equal(chmod(p, 0200), 0);
+		e->uid = e->gid = 1000;
+	}
+	uint64_t n = lookup_ok(e, FUSE_ROOT_ID, "wo");
+	uint64_t fh = open_ok(e, n, O_WRONLY | O_APPEND, NULL);
+	assert_int_equal(pread_(e, n, fh, 0, 100), 3);          /* page fill */
+	assert_memory_equal(e->out, "abc", 3);
+	assert_int_equal(pwrite_(e, n, fh, 1, "X", 1, 0), 1);    /* at 1, not EOF */
+	release(e, n, fh);
+	as_root(e);
+	char buf[16];
+	read_src(e, "wo", buf, sizeof buf);
+	assert_string_equal(buf, "aXc");
+	/* the caller's own permission still decides the open */
+	if (geteuid() == 0) {
+		e->uid = e->gid = 2000;
+		struct fuse_open_in o = { .flags = O_WRONLY };
+		assert_int_equal(call(e, FUSE_OPEN, n, &o, sizeof o, NULL, NULL, NULL, 0), -EACCES);
+		as_root(e);
+	}
+	forget(e, n, 1);
+	env_free(e);
+}
+
 /* 30k inodes through 64 cached fds; then each one opened and read. */
 #define MANY 30000
 #define MAXFDS 64
@@ -1261,6 +1303,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_setattr_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aliased_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_credentials, setup, teardown),
+		cmocka_unit_test(test_writeback_opens),
 		cmocka_unit_test(test_many_inodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
