@@ -12,7 +12,11 @@
 #     complete: the session row has its end time and counters (drops = lost = 0,
 #     records = rows + notifications + events), and the exchanges are exactly those
 #     of the -d log, in sqlite and in the pcap.
-# Env: FUSEPROXY, TRACE_DUMP.
+#   backend crash (badfs aborts on a READ): fuseproxy exits 1 by itself; the trace is
+#     closed cleanly and holds every exchange of the -d log, including the EIO answers
+#     fuseproxy gave after the death, plus the fatal READ as pending and a backend_exit
+#     event.
+# Env: FUSEPROXY, TRACE_DUMP, BADFS (optional).
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-170}
 . "$(dirname "$0")/lib.sh"
@@ -137,5 +141,50 @@ rec_same "exchanges after SIGTERM (-d log vs pcap)" "$FP_TMP/t.dlog" "$FP_TMP/t.
 grep -q '^S end_mono_ns [1-9]' "$FP_TMP/t.pcap-dump" || bad "the pcap has no END record after SIGTERM"
 fp_log "SIGTERM: $(wc -l < "$FP_TMP/t.dlog") exchanges in the -d log, sqlite and pcap"
 
-[ "$failed" = 0 ] || fp_fail "traces after kill -9 / SIGTERM are not what they should be"
+# ---- the backend crashes ----------------------------------------------------------------
+# badfs aborts on a READ of "crash" while another process keeps using the mount.
+# fuseproxy answers EIO, unmounts and exits 1 by itself; the trace, closed cleanly,
+# holds every exchange of the -d log (also those the engine answered EIO after the
+# death), the READ that crashed it as pending, and a backend_exit event.
+if [ -n "${BADFS:-}" ] && [ -x "$BADFS" ]; then
+  m=$FP_TMP/mnt3 db=$FP_TMP/c.db pcap=$FP_TMP/c.pcap
+  fpx_mount "$m" "$BADFS -f --quiet" -d -w "$db" --pcap "$pcap" --backend-log "$FP_TMP/badfs.log"
+  log=$FPX_LOG
+  ( end=$((SECONDS + 10))
+    while [ "$SECONDS" -lt "$end" ] && [ -e "$m/good" ]; do cat "$m/good" > /dev/null; done
+  ) 2>/dev/null &
+  wl=$!
+  sleep 0.5
+  cat "$m/crash" > /dev/null 2>&1 && bad "reading crash succeeded"
+  fpx_expect_exit "$m" 10 || fp_fail "fuseproxy did not exit after its backend crashed"
+  [ "$FP_STATUS" = 1 ] || bad "fuseproxy exited with $FP_STATUS after the backend crashed, expected 1"
+  timeout 20 tail --pid="$wl" -f /dev/null || kill -KILL "$wl" 2>/dev/null || true
+  wait "$wl" 2>/dev/null || true
+  fp_is_mounted "$m" && bad "$m still mounted after the backend crashed"
+
+  [ "$(rec_sq "$db" "PRAGMA integrity_check")" = ok ] || bad "[crash] integrity_check"
+  end=$(rec_sq "$db" "SELECT ifnull(end_wall_ns, 'NULL') FROM session")
+  [ "$end" != NULL ] || bad "[crash] no end time: the trace was not closed"
+  rec_dlog "$log" > "$FP_TMP/c.dlog"
+  rec_sq "$db" "SELECT r.unique_id || ' ' || o.name FROM requests r LEFT JOIN opcodes o ON o.op = r.op
+                WHERE NOT r.flags & 8" | sort -n -k1,1 -k2 > "$FP_TMP/c.sqlite-x"
+  rec_same "[crash] exchanges answered (-d log vs sqlite)" "$FP_TMP/c.dlog" "$FP_TMP/c.sqlite-x" ||
+    failed=1
+  rec_dump "$pcap" | awk '{ print $2, $3 }' | sort -n -k1,1 -k2 > "$FP_TMP/c.pcap-x"
+  rec_sq "$db" "SELECT r.unique_id || ' ' || o.name FROM requests r LEFT JOIN opcodes o ON o.op = r.op" |
+    sort -n -k1,1 -k2 > "$FP_TMP/c.sqlite-all"
+  rec_same "[crash] exchanges (sqlite vs pcap)" "$FP_TMP/c.sqlite-all" "$FP_TMP/c.pcap-x" || failed=1
+  # (a READ of "good" in flight at that moment is pending too)
+  n=$(rec_sq "$db" "SELECT count(*) FROM requests WHERE op = 15 AND flags & 8 AND flags & 128
+                    AND nodeid IN (SELECT out_nodeid FROM requests WHERE op = 1 AND name = 'crash')")
+  [ "$n" = 1 ] || bad "[crash] the READ that crashed the backend is not recorded as pending ($n)"
+  n=$(rec_sq "$db" "SELECT count(*) FROM events WHERE kind = 'backend_exit'")
+  [ "$n" -ge 1 ] || bad "[crash] no backend_exit event"
+  eio=$(rec_sq "$db" "SELECT count(*) FROM requests WHERE error = -5 AND NOT flags & 128")
+  fp_log "[crash] $(wc -l < "$FP_TMP/c.dlog") exchanges in the -d log and the trace, $eio answered EIO by fuseproxy after the crash"
+else
+  fp_log "badfs not built: skipping the backend crash"
+fi
+
+[ "$failed" = 0 ] || fp_fail "traces after kill -9 / SIGTERM / a backend crash are not what they should be"
 fp_log "PASS"

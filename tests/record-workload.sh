@@ -9,7 +9,7 @@
 # lost, the workload must succeed, and fio's verify must pass.
 # Env: FUSEPROXY, TRACE_DUMP, FUSE_LUA, METALOOP (optional).
 set -euo pipefail
-FP_TIMEOUT=${FP_TIMEOUT:-270}
+FP_TIMEOUT=${FP_TIMEOUT:-270}   # meson gives 270 (20 s workload) or 870 (60 s); tshark takes most of it
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemons/proxy-lib.sh"
 . "$(dirname "$0")/record-lib.sh"

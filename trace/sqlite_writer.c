@@ -1,10 +1,11 @@
 /* \summary: the sqlite sink: schema version 1 (doc/trace-format.md),
  * prepared inserts in large WAL transactions.
  *
- * Durability model: journal_mode=WAL, synchronous=NORMAL.  A batch is one
- * transaction; the writer thread commits every flush_ms or batch_rows.
- * After SIGKILL the WAL holds every committed batch and the file opens;
- * after a power loss the last batches may be gone, never the file.
+ * Durability model: journal_mode=WAL, synchronous=OFF (as doc/trace-format.md
+ * 4.1 says).  A batch is one transaction; the writer thread commits every
+ * flush_ms or batch_rows.  After SIGKILL the WAL holds every committed batch
+ * and the file opens; after a power loss more may be lost, since nothing is
+ * fsynced while recording.
  */
 #include <errno.h>
 #include <fcntl.h>
