@@ -492,19 +492,8 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 out:
 	if (gated)
 		pthread_rwlock_unlock(&f->gate);
-	if (r != FP_ASYNC && r != FP_NOREPLY && f->s->trace &&
-	    fp_trace_wants(f->s->trace, in->opcode)) {
-		/* answered here (the engine records nothing of a forwarder's) */
-		struct fuse_out_header oh = { sizeof oh, r, in->unique };
-		uint64_t now = fp_now_ns();
-		struct fp_trace_exchange x = {
-			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
-			.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
-			.error = r, .t_read = req->t_read, .t_written = now,
-			.req = in, .req_len = in->len, .reply = &oh, .reply_len = sizeof oh,
-		};
-		fp_trace_exchange(f->s->trace, req->worker, &x);
-	}
+	/* what we answer here ourselves (r < 0) the engine answers, logs and
+	 * records */
 	return r;
 }
 

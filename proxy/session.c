@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,14 +359,16 @@ static void serve(struct fp_session *s, struct fp_req *req, struct fp_worker_slo
 		atomic_store_explicit(&slot->unique, 0, memory_order_release);
 	if (ret == FP_ASYNC)
 		return;	/* the filesystem answers, logs and records later */
+	/* A forwarding fs records the no-reply messages it forwards itself, with
+	 * the backend's send time.  What it refuses (-EIO once the backend is
+	 * dead, -ENOMEM) the engine answers, so the engine records it. */
+	bool recorded = (s->fs->ops->flags & FP_FS_RAW) && ret == FP_NOREPLY;
 	if (op && (op->flags & FOP_NOREPLY))
 		ret = FP_NOREPLY;
 	if (intr && atomic_load(intr))
 		flags |= FP_TRACE_F_INTERRUPTED;
-	/* blocking requests run on their own threads: shared trace ring.  A
-	 * forwarding fs records what it forwards itself, with backend times. */
-	finish(s, req, ret, reqtxt,
-	       (s->fs->ops->flags & FP_FS_RAW) ? FP_RECORDED : slot ? req->worker : -1,
+	/* blocking requests run on their own threads: shared trace ring */
+	finish(s, req, ret, reqtxt, recorded ? FP_RECORDED : slot ? req->worker : -1,
 	       flags, t_start);
 }
 
