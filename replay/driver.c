@@ -9,7 +9,9 @@
  *       serial    nothing else is in flight (except requests that waited on
  *                 others in the recording: SETLKW, interrupted or pending);
  *       recorded  every request whose filesystem work had finished in the
- *                 recording before this one was read has finished here too;
+ *                 recording before this one was read has finished here too,
+ *                 and so has every one it conflicts with (same node or
+ *                 handle, one of them changes state) that finished first;
  *       N         fewer than N in flight and none of them names one of its
  *                 node ids or file handles;
  *   - every id it names is mapped.  An id that is not mapped while a
@@ -260,6 +262,29 @@ static bool depends(const struct rp_ex *i, const struct rp_ex *j)
 	return false;
 }
 
+/* Requests that only look: their order among themselves does not matter. */
+static bool looks_only(uint32_t opcode)
+{
+	switch (opcode) {
+	case FUSE_LOOKUP: case FUSE_GETATTR: case FUSE_READLINK: case FUSE_READ:
+	case FUSE_STATFS: case FUSE_GETXATTR: case FUSE_LISTXATTR: case FUSE_READDIR:
+	case FUSE_READDIRPLUS: case FUSE_ACCESS: case FUSE_GETLK: case FUSE_BMAP:
+	case FUSE_LSEEK: case FUSE_STATX: case FUSE_POLL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Does the order of i and j show in their answers?  Both are replayed in
+ * the order they finished in the recording (see tracein.c), so j waits. */
+static bool conflicts(const struct rp_ex *i, const struct rp_ex *j)
+{
+	if (looks_only(i->x.opcode) && looks_only(j->x.opcode))
+		return false;
+	return shares_id(i, j);
+}
+
 /* Must j wait for something in flight? */
 static bool must_wait(struct run *R, const struct rp_ex *j)
 {
@@ -273,6 +298,8 @@ static bool must_wait(struct run *R, const struct rp_ex *j)
 			break;
 		case RP_CONC_RECORDED:
 			if (!overlapped(i, j) || depends(i, j))
+				return true;
+			if (conflicts(i, j) && !(i->blocker && overlapped(i, j)))
 				return true;
 			break;
 		default:

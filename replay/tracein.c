@@ -191,12 +191,15 @@ static int read_one(struct run *R)
 }
 
 /* The next exchange into R->head (the one read ahead, if any). */
-/* ---- serial order: by completion ---------------------------------------------
- * Serial replay needs one total order.  The trace's is the order the kernel
- * sent requests in; but requests that overlapped were served in the order
- * the recorded filesystem finished them, and that is what their answers
- * reflect (a GETATTR that raced a WRITE and saw its size finished after it).
- * So serial replay sends them in order of completion.  No request can move
+/* ---- replay order: by completion --------------------------------------------
+ * Serial replay needs one total order, and the recorded concurrency needs
+ * conflicting requests in the order they took effect.  The trace's order is
+ * the one the kernel sent requests in; but requests that overlapped were
+ * served in the order the recorded filesystem finished them, and that is
+ * what their answers reflect (a GETATTR that raced a WRITE and saw its size
+ * finished after it; a flock that failed because the RELEASE sent before it
+ * was served after it).  So both send them in order of completion; a window
+ * of N keeps the kernel's order.  No request can move
  * ahead of one it depends on: that one was answered before it was even sent.
  * A min-heap holds what was read until nothing unread can finish earlier. */
 
@@ -261,7 +264,7 @@ static int read_ordered(struct run *R)
 {
 	int r;
 
-	if (R->o->concurrency != RP_CONC_SERIAL)
+	if (R->o->concurrency != RP_CONC_SERIAL && R->o->concurrency != RP_CONC_RECORDED)
 		return read_one(R);
 	while (!R->reader_eof &&
 	       (!R->nheap || done_key(R->heap[0]) > R->last_t_read)) {
