@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "pcap_format.h"
 #include "trace_i.h"
 
 #define BUF_SIZE (1u << 20)
+#define BIG_BODY (64u << 10)	/* bodies this large skip the buffer copy */
 
 struct fp_sink {
 	int fd;
@@ -49,6 +51,34 @@ static int buf_flush(struct fp_sink *s, char *err, size_t errlen)
 	return ret;
 }
 
+/* The buffer, then body: one writev instead of a copy into the buffer. */
+static int buf_flush_with(struct fp_sink *s, const void *body, size_t n, char *err, size_t errlen)
+{
+	struct iovec iov[2] = { { s->buf, s->len }, { (void *)body, n } };
+	size_t total = s->len + n;
+	ssize_t w;
+
+	do
+		w = writev(s->fd, iov, 2);
+	while (w < 0 && errno == EINTR);
+	s->len = 0;
+	if (w < 0)
+		return trace_err(err, errlen, -errno, "%s: write failed: %s", s->path,
+				 strerror(errno));
+	if ((size_t)w == total)
+		return 0;
+	/* short write (disk full on the way?): finish it the plain way */
+	if ((size_t)w < iov[0].iov_len) {
+		int ret = write_all(s, (uint8_t *)iov[0].iov_base + w, iov[0].iov_len - (size_t)w, err,
+				    errlen);
+		if (ret)
+			return ret;
+		w = (ssize_t)iov[0].iov_len;
+	}
+	return write_all(s, (const uint8_t *)body + ((size_t)w - iov[0].iov_len),
+			 total - (size_t)w, err, errlen);
+}
+
 /* One pcap record: record header, pseudo-header, body (cut to fit). */
 static int record(struct fp_sink *s, struct fpt_hdr *h, uint64_t t,
 		  const void *body, uint32_t caplen, char *err, size_t errlen)
@@ -65,7 +95,7 @@ static int record(struct fp_sink *s, struct fpt_hdr *h, uint64_t t,
 	rh.ts_frac = (uint32_t)(wall % 1000000000u);
 	rh.caplen = FPT_HDR_LEN + caplen;
 	rh.len = orig > UINT32_MAX ? UINT32_MAX : (uint32_t)orig;
-	if (s->len + sizeof rh + FPT_HDR_LEN + caplen > BUF_SIZE) {
+	if (s->len + sizeof rh + FPT_HDR_LEN + (caplen >= BIG_BODY ? 0 : caplen) > BUF_SIZE) {
 		ret = buf_flush(s, err, errlen);
 		if (ret)
 			return ret;
@@ -74,6 +104,8 @@ static int record(struct fp_sink *s, struct fpt_hdr *h, uint64_t t,
 	s->len += sizeof rh;
 	fpt_hdr_pack(h, s->buf + s->len);
 	s->len += FPT_HDR_LEN;
+	if (caplen >= BIG_BODY)
+		return buf_flush_with(s, body, caplen, err, errlen);
 	if (caplen)
 		memcpy(s->buf + s->len, body, caplen);
 	s->len += caplen;
