@@ -166,5 +166,5 @@ for name in passthrough diskfs overlay; do
 done
 
 [ "$ran" -gt 0 ] || fp_skip "no backend available"
-[ "$failed" = 0 ] || fp_fail "the workload noticed backend crashes"
+[ "$failed" = 0 ] || fp_fail "some checks failed (see the FAIL lines above)"
 fp_log "PASS"
