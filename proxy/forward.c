@@ -59,7 +59,7 @@ static void record_pending(struct fwd *f, struct fp_pending *p)
 		.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
 		.worker = p->worker, .flags = p->flags | FP_TRACE_F_BACKEND,
 		.t_read = p->t_read, .t_sent = p->t_sent,
-		.req = p->req, .req_len = p->in.len,
+		.req = p->req, .req_len = p->in.len, .comm = p->comm[0] ? p->comm : NULL,
 	};
 	fp_trace_pending(f->s->trace, &x);
 }
@@ -429,6 +429,7 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 	p->chan = req->chan;
 	p->worker = req->worker;
 	p->t_read = req->t_read;
+	memcpy(p->comm, req->comm, sizeof p->comm);
 	p->fixed_len = req->v.fixed_len < FP_PENDING_FIXED ? req->v.fixed_len
 							    : FP_PENDING_FIXED;
 	if (p->fixed_len)
@@ -525,7 +526,7 @@ static void record_reply(struct fwd *f, struct fp_pending *p, const void *reply,
 		.flags = p->flags | flags | FP_TRACE_F_BACKEND,
 		.t_read = p->t_read, .t_sent = p->t_sent, .t_reply = t_reply,
 		.t_written = fp_now_ns(),
-		.req = p->req, .req_len = p->in.len,
+		.req = p->req, .req_len = p->in.len, .comm = p->comm[0] ? p->comm : NULL,
 		.reply = reply, .reply_len = (uint32_t)len,
 	};
 	fp_trace_exchange(f->s->trace, f->s->nworkers, &x);
@@ -703,6 +704,10 @@ static void on_notify(struct fwd *f, void *msg, size_t len)
 		return;
 	}
 	if (f->st.translating && fwd_translate_notify(f, msg, len) < 0) {
+		/* recorded as received: direction 3 is what never went further */
+		if (f->s->trace)
+			fp_trace_notify(f->s->trace, f->s->nworkers, FP_DIR_BACKEND_TO_PROXY, msg,
+					len, fp_now_ns());
 		if (f->o.debug)
 			fprintf(stderr, "[%11s] NOTIFY_%s from the backend names nothing the "
 				"kernel knows; dropped\n", "", fuse_notify_name((uint32_t)oh->error));

@@ -24,6 +24,7 @@ struct fp_pending {
 	int worker;
 	uint32_t flags;                /* FP_TRACE_F_* gathered on the way */
 	uint32_t reqlen;               /* bytes of the request kept in req */
+	char comm[16];                 /* fp_req.comm */
 	char *text;                    /* -d: the formatted request, or NULL */
 	/* state tracking and recovery (forward.c, recovery.c) */
 	uint32_t rflags;               /* FP_PR_* */

@@ -37,6 +37,8 @@ struct fp_req {
 	struct fp_chan *chan;              /* set by the transport */
 	int worker;                        /* worker/queue index */
 	uint64_t t_read;                   /* CLOCK_MONOTONIC ns when read */
+	char comm[16];                     /* the caller's command name, taken while
+					      it waits (recording only; "" if not) */
 };
 
 #endif

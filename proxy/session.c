@@ -300,7 +300,7 @@ static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
 		.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
 		.flags = flags, .t_read = req->t_read, .t_sent = t_start,
 		.t_reply = t_end, .t_written = fp_now_ns(),
-		.req = in, .req_len = in->len,
+		.req = in, .req_len = in->len, .comm = req->comm[0] ? req->comm : NULL,
 	};
 
 	if (ret == FP_NOREPLY) {
@@ -477,6 +477,10 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 	}
 	if (s->debug)
 		fuse_format_request(reqtxt, sizeof reqtxt, &req->v);
+	/* The name, now: the caller may be gone by the time the exchange is
+	 * recorded (a cat's FLUSH is answered, cat exits). */
+	if (s->trace && in->pid)
+		fp_trace_comm(s->trace, req->worker, in->pid, req->t_read, req->comm);
 
 	switch (in->opcode) {
 	case FUSE_INIT:

@@ -33,6 +33,7 @@ struct fp_trace {
 	/* read by producers */
 	int nworkers;
 	struct fp_ring *rings;              /* nworkers + 1; the last is shared */
+	struct comm_cache **ring_comm;      /* per worker: fp_trace_comm() */
 	pthread_mutex_t shared_lock;
 	int policy;                         /* FP_TRACE_BLOCK / FP_TRACE_DROP */
 	uint32_t snaplen;
@@ -273,6 +274,21 @@ void fp_trace_event(struct fp_trace *t, int kind, const char *fmt, ...)
 		ring_publish(r, &s);
 	}
 	pthread_mutex_unlock(&t->shared_lock);
+}
+
+void fp_trace_comm(struct fp_trace *t, int worker, uint32_t pid, uint64_t now_ns, char comm[16])
+{
+	const char *c;
+
+	comm[0] = '\0';
+	if (!t || !pid)
+		return;
+	if (worker >= 0 && worker < t->nworkers)
+		c = comm_lookup(t->ring_comm[worker], pid, now_ns);
+	else
+		c = comm_read(pid, comm) ? comm : NULL;
+	if (c && c != comm)
+		memcpy(comm, c, 16);
 }
 
 bool fp_trace_wants(const struct fp_trace *t, uint32_t opcode)
@@ -581,6 +597,11 @@ static void free_trace(struct fp_trace *t)
 			ring_destroy(&t->rings[i]);
 		free(t->rings);
 	}
+	if (t->ring_comm) {
+		for (int i = 0; i <= t->nworkers; i++)
+			comm_cache_free(t->ring_comm[i]);
+		free(t->ring_comm);
+	}
 	for (int i = 0; i < t->nsinks; i++)
 		free(t->sinks[i].path);
 	for (size_t i = 0; i < sizeof t->own / sizeof t->own[0]; i++)
@@ -668,11 +689,17 @@ int fp_trace_open(struct fp_trace **tp, const struct fp_trace_opts *o,
 
 	ret = -ENOMEM;
 	t->rings = calloc((size_t)t->nworkers + 1, sizeof *t->rings);
+	t->ring_comm = calloc((size_t)t->nworkers + 1, sizeof *t->ring_comm);
 	t->comm = comm_cache_new();
-	if (!t->rings || !t->comm) {
+	if (!t->rings || !t->ring_comm || !t->comm) {
 		trace_err(err, errlen, ret, "trace: out of memory");
 		goto fail;
 	}
+	for (int i = 0; i <= t->nworkers; i++)
+		if (!(t->ring_comm[i] = comm_cache_new())) {
+			trace_err(err, errlen, ret, "trace: out of memory");
+			goto fail;
+		}
 	for (int i = 0; i <= t->nworkers; i++) {
 		ret = ring_init(&t->rings[i], ring_bytes(o->ring_kib));
 		if (ret) {

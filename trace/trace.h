@@ -282,6 +282,11 @@ void fp_trace_notify(struct fp_trace *t, int worker, int dir,
 void fp_trace_event(struct fp_trace *t, int kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The command name of pid into comm[16] ("" if unknown), from a cache of
+ * worker's (call it from that worker's thread only; other callers get a
+ * fresh read).  Exchanges carry it in fp_trace_exchange.comm. */
+void fp_trace_comm(struct fp_trace *t, int worker, uint32_t pid, uint64_t now_ns, char comm[16]);
+
 /* Would an exchange of this opcode be recorded?  (lets the engine skip
  * work for filtered opcodes) */
 bool fp_trace_wants(const struct fp_trace *t, uint32_t opcode);

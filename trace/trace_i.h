@@ -96,6 +96,7 @@ struct comm_cache;
 struct comm_cache *comm_cache_new(void);
 void comm_cache_free(struct comm_cache *c);
 const char *comm_lookup(struct comm_cache *c, uint32_t pid, uint64_t now_ns);
+bool comm_read(uint32_t pid, char comm[16]);
 
 /* argv as a JSON array (malloc'd). */
 char *trace_argv_json(int argc, char *const *argv);

@@ -129,11 +129,32 @@ void comm_cache_free(struct comm_cache *c)
 	free(c);
 }
 
-const char *comm_lookup(struct comm_cache *c, uint32_t pid, uint64_t now_ns)
+/* /proc/PID/comm into comm[16]; false if the process is gone. */
+bool comm_read(uint32_t pid, char comm[16])
 {
 	char path[32];
 	ssize_t n;
 	int fd;
+
+	comm[0] = '\0';
+	snprintf(path, sizeof path, "/proc/%u/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, 15);
+	close(fd);
+	if (n <= 0) {
+		comm[0] = '\0';
+		return false;
+	}
+	comm[n] = '\0';
+	if (comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+	return true;
+}
+
+const char *comm_lookup(struct comm_cache *c, uint32_t pid, uint64_t now_ns)
+{
 	__typeof__(c->e[0]) *e;
 
 	if (!c || !pid)
@@ -143,19 +164,5 @@ const char *comm_lookup(struct comm_cache *c, uint32_t pid, uint64_t now_ns)
 		return e->comm[0] ? e->comm : NULL;
 	e->pid = pid;
 	e->t = now_ns ? now_ns : 1;
-	e->comm[0] = '\0';
-	snprintf(path, sizeof path, "/proc/%u/comm", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	n = read(fd, e->comm, sizeof e->comm - 1);
-	close(fd);
-	if (n <= 0) {
-		e->comm[0] = '\0';
-		return NULL;
-	}
-	e->comm[n] = '\0';
-	if (e->comm[n - 1] == '\n')
-		e->comm[n - 1] = '\0';
-	return e->comm;
+	return comm_read(pid, e->comm) ? e->comm : NULL;
 }

@@ -114,6 +114,7 @@ static void *worker_main(void *arg)
 		req.chan = &w->chan;
 		req.worker = w->index;
 		req.t_read = fp_now_ns();
+		req.comm[0] = '\0';
 		fp_session_process(d->s, &req);
 	}
 	atomic_store(&w->done, 1);
