@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "forward_i.h"
+#include "journal.h"
 #include "transport.h"
 #include "opcodes.h"
 #include "format.h"
@@ -474,6 +475,22 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		r = -EIO;
 		goto out;
 	}
+	if (gated && (in->unique & FUSE_UNIQUE_RESEND)) {
+		/* read by a worker that died: it may have reached the backend
+		 * that died with it, so it is judged like a request pending at
+		 * a backend crash */
+		atomic_fetch_add(&f->takeover.resent, 1);
+		if (f->o.verbose)
+			fprintf(stderr, "fuseproxy: takeover: %s #%llu sent again by the kernel\n",
+				fuse_opname(in->opcode),
+				(unsigned long long)(in->unique & ~FUSE_UNIQUE_RESEND));
+		if (!atomic_load(&f->recovering)) {
+			p->rflags |= FP_PR_QUEUED;
+			fwd_reinject(f, p);
+			r = FP_ASYNC;
+			goto out;
+		}
+	}
 	if (gated && atomic_load(&f->recovering)) {
 		/* the backend is being restarted: the recovery sends it */
 		p->rflags |= FP_PR_QUEUED;
@@ -597,7 +614,7 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 {
 	struct fuse_out_header *oh = msg;
 	uint64_t t_reply = fp_now_ns();
-	int tracked = 0;
+	int tracked = 0, journaled = 0;
 	char why[256];
 	int r;
 
@@ -610,11 +627,20 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 		return;
 	}
 	r = check_reply(f, p, msg, len, truncated, why, sizeof why);
+	fp_journal_unique = p->unique;
+	fp_journal_count = 0;
 	if (!r && !oh->error) {
 		r = fwd_track_reply(f, p, msg, len);
 		if (r < 0)
 			snprintf(why, sizeof why, "cannot give the kernel ids for it (out of memory)");
 		tracked = !r;
+	}
+	/* what tracking changed counts for a successor only if the reply is
+	 * journaled too (before the kernel can have it; takeover.c) */
+	if (fp_journal_count && !r) {
+		struct fp_j_reply jr = { (uint32_t)p->worker, 0 };
+		fp_journal_append(f->st.journal, FP_J_REPLY, &jr, sizeof jr, msg, len);
+		journaled = 1;
 	}
 	if (r < 0) {
 		fprintf(stderr, "fuseproxy: backend sent a malformed reply to %s #%llu: %s; "
@@ -634,6 +660,8 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 		r = fp_chan_send(p->chan, msg, len);
 		if (r < 0 && tracked)	/* the kernel did not take it */
 			fwd_track_undo(f, p, msg, len);
+		if (journaled)
+			fp_journal_append(f->st.journal, FP_J_DONE, NULL, 0, NULL, 0);
 		if (f->o.debug)
 			log_reply(f, p, msg, len);
 		if (p->traced)
@@ -643,6 +671,7 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 		fprintf(stderr, "fuseproxy: kernel refused the reply to %s #%llu: %s\n",
 			fuse_opname(p->in.opcode), (unsigned long long)p->unique,
 			strerror(-r));
+	fp_journal_unique = 0;
 	if (p->rflags & FP_PR_RECOVERY)
 		fwd_recovery_answered(f, p);
 	fp_pending_release(&f->pt, p);
@@ -1123,6 +1152,7 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 		fwd_give_up(f, "%s", why);
 		return r;
 	}
+	fp_journal_set_backend_init(f->o.journal, &f->init_req, sizeof f->init_req, &f->binit);
 
 	got = f->binit.flags;
 	if (got & FUSE_INIT_EXT)
@@ -1165,11 +1195,19 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	out->max_stack_depth = 0;
 	out->request_timeout = f->binit.request_timeout;
 
-	r = pthread_create(&f->reader, NULL, reader_main, f);
-	if (r) {
-		fwd_give_up(f, "cannot start the reader thread: %s", strerror(r));
+	r = fwd_start_reader(f);
+	if (r < 0) {
+		fwd_give_up(f, "cannot start the reader thread: %s", strerror(-r));
 		return -EIO;
 	}
+	return 0;
+}
+
+int fwd_start_reader(struct fwd *f)
+{
+	int r = pthread_create(&f->reader, NULL, reader_main, f);
+	if (r)
+		return -r;
 	f->reader_started = 1;
 	return 0;
 }
@@ -1310,6 +1348,13 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	pthread_rwlockattr_destroy(&ra);
 	if (o->restart && o->log_fd >= 0)
 		f->log_fd = fcntl(o->log_fd, F_DUPFD_CLOEXEC, 3);
+	if (o->takeover) {
+		/* the backend is started by the takeover, as after a crash */
+		memset(&f->d, 0, sizeof f->d);
+		f->d.sock = -1;
+		return &f->fs;
+	}
+	f->st.journal = o->journal;
 	r = fp_daemon_start(&f->d, o->cmd, o->log_fd, errbuf, errlen);
 	if (r < 0)
 		goto fail;

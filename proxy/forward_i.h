@@ -98,6 +98,11 @@ struct fwd {
 	char *up_cmd;                    /* asked for, not done yet */
 	int up_done, up_result;
 	char up_msg[512];
+	struct {                         /* the takeover that started us (stats_lock) */
+		uint64_t records, applied, skipped, replay_ns;
+		uint32_t replies, taken;
+		_Atomic uint32_t resent; /* requests the kernel sent again */
+	} takeover;
 };
 
 #define FWD(fs) ((struct fwd *)(fs))
@@ -156,6 +161,9 @@ void fwd_give_up(struct fwd *f, const char *fmt, ...) __attribute__((format(prin
  * may block it until a request we are serving completes). */
 void fwd_notify_later(struct fwd *f, const void *msg, size_t len);
 
+/* Start the reader thread.  0 or -errno. */
+int fwd_start_reader(struct fwd *f);
+
 /* ---- track.c ------------------------------------------------------------ */
 
 /* Request-time tracking (RELEASE, FLUSH, POLL, O_APPEND pre-size).
@@ -213,6 +221,10 @@ int fwd_upgrade_run(struct fwd *f, const char *cmd, char *msg, size_t n);
 void fwd_set_cmd(struct fwd *f, const char *cmd);
 /* A request that was part of a recovery got its answer. */
 void fwd_recovery_answered(struct fwd *f, struct fp_pending *p);
+/* A request the kernel sent again after a worker died (unique | 1 << 63),
+ * in the table and queued: judge it like one pending at a backend crash.
+ * Returns -ERESTART if the backend went away meanwhile (p stays queued). */
+int fwd_reinject(struct fwd *f, struct fp_pending *p);
 /* Status lines for `fuseproxy status`. */
 void fwd_recovery_status(struct fwd *f, FILE *out);
 

@@ -1256,6 +1256,11 @@ static int reinject_one(struct fwd *f, struct fp_pending *p)
 	return r;
 }
 
+int fwd_reinject(struct fwd *f, struct fp_pending *p)
+{
+	return reinject_one(f, p);
+}
+
 static int by_unique(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1483,6 +1488,10 @@ static void begin_stats(struct fwd *f)
 		f->last = f->cur;	/* a recovery cut short by this one */
 	memset(&f->cur, 0, sizeof f->cur);
 	f->cur.t_death = fp_now_ns();
+	if (f->o.t_death) {	/* a takeover: the worker died with the backend */
+		f->cur.t_death = f->o.t_death;
+		f->o.t_death = 0;
+	}
 	pthread_mutex_unlock(&f->stats_lock);
 	fp_pending_foreach(&f->pt, count_pending, &f->cur.pending);
 }

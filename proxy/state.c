@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "state.h"
+#include "journal.h"
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
@@ -23,6 +24,15 @@
 #define MADE_UP_BASE (1ull << 48)
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+/* Every change the kernel can see goes to the journal (if any), under
+ * st->lock so records keep the order of the changes. */
+static void jlog(struct fp_state *st, uint16_t type, const void *a, size_t alen,
+		 const void *b, size_t blen)
+{
+	if (st->journal)
+		fp_journal_append(st->journal, type, a, alen, b, blen);
+}
 
 /* ---- hash tables -------------------------------------------------------- */
 
@@ -332,6 +342,11 @@ int fp_state_entry_locked(struct fp_state *st, uint64_t kparent, const char *nam
 	n->type = e->attr.mode & S_IFMT;
 	n->size = e->attr.size;
 	e->nodeid = n->knode;
+	if (st->journal) {
+		struct fp_j_entry je = { kparent, (uint32_t)flags, name ? (uint32_t)namelen : 0,
+					 *e };
+		jlog(st, FP_J_ENTRY, &je, sizeof je, name, name ? namelen : 0);
+	}
 	return 0;
 }
 
@@ -351,7 +366,9 @@ static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
 {
 	struct fp_node *n = by_k(st, knode);
 	uint64_t dec, out = 0;
+	struct fp_j_forget jf = { knode, cnt };
 
+	jlog(st, FP_J_FORGET, &jf, sizeof jf, NULL, 0);
 	if (!n) {
 		st->forgets_unknown++;
 		/* before any restart ids are the backend's: let it count */
@@ -400,6 +417,7 @@ void fp_state_unlink(struct fp_state *st, uint64_t kparent, const char *name)
 	n = by_name(st, kparent, name);
 	if (n)
 		unname(st, n);
+	jlog(st, FP_J_UNLINK, &kparent, sizeof kparent, name, strlen(name) + 1);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -426,6 +444,16 @@ void fp_state_rename(struct fp_state *st, uint64_t kolddir, const char *oldname,
 		if (src)
 			set_name(st, src, knewdir, newname, strlen(newname));
 	}
+	if (st->journal) {
+		size_t ol = strlen(oldname) + 1, nl = strlen(newname) + 1;
+		char names[2 * (FUSE_NAME_MAX + 1)];
+		struct fp_j_rename jr = { kolddir, knewdir, flags, (uint32_t)ol };
+		if (ol + nl <= sizeof names) {
+			memcpy(names, oldname, ol);
+			memcpy(names + ol, newname, nl);
+			jlog(st, FP_J_RENAME, &jr, sizeof jr, names, ol + nl);
+		}
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -435,8 +463,11 @@ void fp_state_set_size(struct fp_state *st, uint64_t knode, uint64_t size)
 
 	pthread_mutex_lock(&st->lock);
 	n = by_k(st, knode);
-	if (n)
+	if (n && n->size != size) {
+		struct fp_j_size js = { knode, size, 0, 0 };
 		n->size = size;
+		jlog(st, FP_J_SIZE, &js, sizeof js, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -446,8 +477,11 @@ void fp_state_grow_size(struct fp_state *st, uint64_t knode, uint64_t end)
 
 	pthread_mutex_lock(&st->lock);
 	n = by_k(st, knode);
-	if (n && n->size < end)
+	if (n && n->size < end) {
+		struct fp_j_size js = { knode, end, 1, 0 };
 		n->size = end;
+		jlog(st, FP_J_SIZE, &js, sizeof js, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -526,8 +560,7 @@ int fp_state_open(struct fp_state *st, uint64_t knode, uint64_t *fh, uint32_t fl
 		h->bopen++;
 		h->open_flags = merge_open_flags(h->open_flags, flags);
 		*fh = h->kfh;
-		pthread_mutex_unlock(&st->lock);
-		return 0;
+		goto logged;
 	}
 	h = calloc(1, sizeof *h);
 	if (!h) {
@@ -554,6 +587,11 @@ int fp_state_open(struct fp_state *st, uint64_t knode, uint64_t *fh, uint32_t fl
 	if (dir)
 		st->ndirs++;
 	*fh = h->kfh;
+logged:
+	if (st->journal) {
+		struct fp_j_open jo = { knode, *fh, flags, fuse_open_flags, fopen, (uint32_t)!!dir };
+		jlog(st, FP_J_OPEN, &jo, sizeof jo, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 	return 0;
 }
@@ -610,6 +648,10 @@ int fp_state_release(struct fp_state *st, uint64_t knode, uint64_t kfh, uint64_t
 
 	pthread_mutex_lock(&st->lock);
 	h = h_by_k(st, knode, kfh);
+	if (st->journal) {
+		struct fp_j_pair jp = { knode, kfh };
+		jlog(st, FP_J_RELEASE, &jp, sizeof jp, NULL, 0);
+	}
 	if (!h) {
 		pthread_mutex_unlock(&st->lock);
 		*bfh = kfh;
@@ -697,6 +739,10 @@ void fp_state_lock(struct fp_state *st, uint64_t knode, uint64_t kfh,
 	}
 	if (lk->lk.type != F_UNLCK)
 		add_lock_locked(st, knode, kfh, lk->owner, s, e, lk->lk.type, lk->lk.pid, flock);
+	if (st->journal) {
+		struct fp_j_lock jl = { knode, kfh, *lk };
+		jlog(st, FP_J_LOCK, &jl, sizeof jl, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -712,6 +758,10 @@ void fp_state_unlock_owner(struct fp_state *st, uint64_t knode, uint64_t owner)
 		} else {
 			pp = &l->next;
 		}
+	}
+	if (st->journal) {
+		struct fp_j_pair jp = { knode, owner };
+		jlog(st, FP_J_UNLOCK_OWNER, &jp, sizeof jp, NULL, 0);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -733,6 +783,10 @@ void fp_state_poll(struct fp_state *st, uint64_t knode, uint64_t kfh, uint64_t k
 		p->kh = kh;
 		p->knode = knode;
 		p->kfh = kfh;
+	}
+	if (st->journal) {
+		struct fp_j_poll jp = { knode, kfh, kh };
+		jlog(st, FP_J_POLL, &jp, sizeof jp, NULL, 0);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -930,4 +984,96 @@ void fp_state_counts(struct fp_state *st, struct fp_state_counts *c)
 	if (st->gen)
 		fp_state_foreach_node_locked(st, count_stale, &c->stale);
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- journal replay ----------------------------------------------------- */
+
+int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t len)
+{
+	uint64_t b;
+
+#define NEED(T) if (len < sizeof(T)) return -EINVAL
+	switch (type) {
+	case FP_J_ENTRY: {
+		const struct fp_j_entry *je = pl;
+		struct fuse_entry_out e;
+		NEED(struct fp_j_entry);
+		if (je->namelen > len - sizeof *je)
+			return -EINVAL;
+		e = je->e;
+		return fp_state_entry(st, je->kparent, je->namelen ? (const char *)(je + 1) : NULL,
+				      je->namelen, &e, (int)je->flags);
+	}
+	case FP_J_FORGET: {
+		const struct fp_j_forget *jf = pl;
+		NEED(struct fp_j_forget);
+		fp_state_forget(st, jf->knode, jf->n, &b);
+		return 0;
+	}
+	case FP_J_UNLINK: {
+		const char *name = (const char *)pl + sizeof(uint64_t);
+		uint64_t parent;
+		NEED(uint64_t);
+		if (!memchr(name, 0, len - sizeof parent))
+			return -EINVAL;
+		memcpy(&parent, pl, sizeof parent);
+		fp_state_unlink(st, parent, name);
+		return 0;
+	}
+	case FP_J_RENAME: {
+		const struct fp_j_rename *jr = pl;
+		const char *old = (const char *)(jr + 1), *new;
+		NEED(struct fp_j_rename);
+		if (jr->oldlen == 0 || jr->oldlen >= len - sizeof *jr || old[jr->oldlen - 1] ||
+		    ((const char *)pl)[len - 1])
+			return -EINVAL;
+		new = old + jr->oldlen;
+		fp_state_rename(st, jr->olddir, old, jr->newdir, new, jr->flags);
+		return 0;
+	}
+	case FP_J_SIZE: {
+		const struct fp_j_size *js = pl;
+		NEED(struct fp_j_size);
+		if (js->grow)
+			fp_state_grow_size(st, js->knode, js->size);
+		else
+			fp_state_set_size(st, js->knode, js->size);
+		return 0;
+	}
+	case FP_J_OPEN: {
+		const struct fp_j_open *jo = pl;
+		uint64_t fh;
+		NEED(struct fp_j_open);
+		fh = jo->kfh;
+		return fp_state_open(st, jo->knode, &fh, jo->flags, jo->fuse_open_flags,
+				     jo->fopen, (int)jo->dir);
+	}
+	case FP_J_RELEASE: {
+		const struct fp_j_pair *jp = pl;
+		NEED(struct fp_j_pair);
+		fp_state_release(st, jp->a, jp->b, &b);
+		return 0;
+	}
+	case FP_J_LOCK: {
+		const struct fp_j_lock *jl = pl;
+		NEED(struct fp_j_lock);
+		fp_state_lock(st, jl->knode, jl->kfh, &jl->lk);
+		return 0;
+	}
+	case FP_J_UNLOCK_OWNER: {
+		const struct fp_j_pair *jp = pl;
+		NEED(struct fp_j_pair);
+		fp_state_unlock_owner(st, jp->a, jp->b);
+		return 0;
+	}
+	case FP_J_POLL: {
+		const struct fp_j_poll *jp = pl;
+		NEED(struct fp_j_poll);
+		fp_state_poll(st, jp->knode, jp->kfh, jp->kh);
+		return 0;
+	}
+	default:
+		return 0;	/* not a state record */
+	}
+#undef NEED
 }

@@ -21,6 +21,8 @@
 
 #include "fuse_kernel.h"
 
+struct fp_journal;
+
 #define FP_ROOT_ID 1
 
 /* A chained hash: entries embed a fp_hlink; the caller walks a bucket and
@@ -104,6 +106,7 @@ struct fp_state {
 	uint64_t nnodes, nhandles, ndirs, nlocks, npolls;
 	uint64_t klookups, blookups;   /* sums over the nodes */
 	uint64_t forgets_unknown;      /* FORGETs for nodes we did not know */
+	struct fp_journal *journal;    /* changes are journaled here (or NULL) */
 };
 
 int fp_state_init(struct fp_state *st);
@@ -214,5 +217,12 @@ struct fp_state_counts {
 		 forgets_unknown;
 };
 void fp_state_counts(struct fp_state *st, struct fp_state_counts *c);
+
+/* ---- journal (journal.h) ----------------------------------------------- */
+
+/* Apply one journaled change (kernel ids; call with st->journal NULL, on a
+ * state that has seen only journaled changes, so ids are identities).
+ * 0, -EINVAL for a malformed record, -ENOMEM. */
+int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t len);
 
 #endif

@@ -122,7 +122,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int clone_fd(int fd, char *errbuf, size_t errlen)
+int fp_fusedev_clone(int fd, char *errbuf, size_t errlen)
 {
 	int nfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	uint32_t src = (uint32_t)fd;
@@ -146,9 +146,27 @@ static void on_sigusr1(int sig)
 	(void)sig;
 }
 
+static struct fp_fusedev *start(int fd, const int *fds, int nthreads, int shared,
+				struct fp_session *s, fp_fusedev_ended_fn ended, void *arg,
+				char *errbuf, size_t errlen);
+
 struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_session *s,
 				    fp_fusedev_ended_fn ended, void *arg,
 				    char *errbuf, size_t errlen)
+{
+	return start(fd, NULL, nthreads, shared, s, ended, arg, errbuf, errlen);
+}
+
+struct fp_fusedev *fp_fusedev_start_fds(const int *fds, int nthreads, struct fp_session *s,
+					fp_fusedev_ended_fn ended, void *arg,
+					char *errbuf, size_t errlen)
+{
+	return start(fds[0], fds, nthreads, 0, s, ended, arg, errbuf, errlen);
+}
+
+static struct fp_fusedev *start(int fd, const int *fds, int nthreads, int shared,
+				struct fp_session *s, fp_fusedev_ended_fn ended, void *arg,
+				char *errbuf, size_t errlen)
 {
 	struct fp_fusedev *d = calloc(1, sizeof *d);
 	struct sigaction sa;
@@ -180,10 +198,12 @@ struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_
 		w->outbuf = aligned_alloc(4096, FP_BUFSIZE);
 		if (!w->inbuf || !w->outbuf)
 			goto nomem;
-		if (i == 0 || shared) {
+		if (fds) {
+			w->chan.fd = fds[i];	/* the caller's, kept open by it */
+		} else if (i == 0 || shared) {
 			w->chan.fd = fd;
 		} else {
-			int c = clone_fd(fd, errbuf, errlen);
+			int c = fp_fusedev_clone(fd, errbuf, errlen);
 			if (c < 0)
 				goto fail;
 			w->chan.fd = w->own_fd = c;

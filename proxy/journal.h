@@ -1,0 +1,108 @@
+/* \summary: the journal a proxy worker leaves for its successor (fuseproxy
+ * --backend CMD --restart runs the proxy as a worker under a holder, see
+ * holder.h and doc/recovery.md section 9).
+ *
+ * A MAP_SHARED memfd the holder creates and keeps; every worker maps it.
+ * It holds the negotiated INIT (sent once per connection: a successor gets
+ * none) and an append-only log of what the kernel was handed: every change
+ * of the state tables (state.c, at kernel ids), and the reply to each
+ * request whose answer changed them, written before the reply goes to the
+ * kernel.  A kill -9 can land anywhere: a record counts once its commit
+ * word (written last) is set, and a record of a request counts only if the
+ * request's reply was journaled too (see takeover.c).
+ */
+#ifndef FP_JOURNAL_H
+#define FP_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuse_kernel.h"
+#include "validate.h"
+
+/* Record types. */
+enum {
+	FP_J_ENTRY = 1,    /* struct fp_j_entry + name */
+	FP_J_FORGET,       /* struct fp_j_forget */
+	FP_J_UNLINK,       /* struct fp_j_node (kparent) + name + NUL */
+	FP_J_RENAME,       /* struct fp_j_rename + old + NUL + new + NUL */
+	FP_J_SIZE,         /* struct fp_j_size */
+	FP_J_OPEN,         /* struct fp_j_open */
+	FP_J_RELEASE,      /* struct fp_j_pair (knode, kfh) */
+	FP_J_LOCK,         /* struct fp_j_lock */
+	FP_J_UNLOCK_OWNER, /* struct fp_j_pair (knode, owner) */
+	FP_J_POLL,         /* struct fp_j_poll */
+	FP_J_REPLY,        /* struct fp_j_reply + the message the kernel was sent */
+	FP_J_DONE,         /* nothing: the kernel took the reply of `unique` */
+};
+
+struct fp_j_entry { uint64_t kparent; uint32_t flags, namelen; struct fuse_entry_out e; };
+struct fp_j_forget { uint64_t knode, n; };
+struct fp_j_node { uint64_t knode; };
+struct fp_j_rename { uint64_t olddir, newdir; uint32_t flags, oldlen; };
+struct fp_j_size { uint64_t knode, size; uint32_t grow, pad; };
+struct fp_j_open { uint64_t knode, kfh; uint32_t flags, fuse_open_flags, fopen, dir; };
+struct fp_j_pair { uint64_t a, b; };
+struct fp_j_lock { uint64_t knode, kfh; struct fuse_lk_in lk; };
+struct fp_j_poll { uint64_t knode, kfh, kh; };
+struct fp_j_reply { uint32_t worker, pad; };
+
+/* The INIT of the connection: what the kernel sent and got, what the
+ * backend was given and answered. */
+struct fp_journal_init {
+	struct fuse_init_in kinit;
+	struct fuse_init_out kout;
+	struct fuse_wire_params wp;
+	uint32_t kout_len;
+	struct {
+		struct fuse_in_header h;
+		struct fuse_init_in i;
+	} breq;
+	struct fuse_init_out bout;
+	int backend_set;
+};
+
+struct fp_journal;
+
+/* The unique of the request whose reply the calling thread is tracking
+ * (0: none); records carry it. */
+extern __thread uint64_t fp_journal_unique;
+/* Records the calling thread appended (the caller resets it). */
+extern __thread uint32_t fp_journal_count;
+
+/* Holder: a memfd of `size` bytes (sparse), or -errno. */
+int fp_journal_create(size_t size);
+
+/* Worker: map the memfd.  NULL with a message on failure. */
+struct fp_journal *fp_journal_attach(int fd, char *errbuf, size_t errlen);
+void fp_journal_detach(struct fp_journal *j);
+
+void fp_journal_set_backend_init(struct fp_journal *j, const void *req, size_t reqlen,
+				 const struct fuse_init_out *bout);
+/* Marks the INIT complete: from now on a worker that starts takes over. */
+void fp_journal_set_kernel_init(struct fp_journal *j, const struct fuse_init_in *kinit,
+				const struct fuse_init_out *kout, uint32_t kout_len,
+				const struct fuse_wire_params *wp);
+/* 0 and *out if a complete INIT is journaled, -ENOENT if not. */
+int fp_journal_get_init(struct fp_journal *j, struct fp_journal_init *out);
+
+/* Append one record (a then b as its payload), tagged with
+ * fp_journal_unique.  0, or -ENOSPC once the journal is full (it then
+ * stays full: a successor refuses to take over from it). */
+int fp_journal_append(struct fp_journal *j, uint16_t type, const void *a, size_t alen,
+		      const void *b, size_t blen);
+/* The same with an explicit unique. */
+int fp_journal_append_u(struct fp_journal *j, uint16_t type, uint64_t unique, const void *a,
+			size_t alen, const void *b, size_t blen);
+
+/* Call fn for every committed record, oldest first; a torn last record is
+ * wiped, and appends continue after the last committed one.  Returns the
+ * number of records, or -ENOSPC if the journal had filled up. */
+typedef void (*fp_journal_fn)(void *arg, uint16_t type, uint64_t unique, const void *pl,
+			      size_t len);
+long fp_journal_replay(struct fp_journal *j, fp_journal_fn fn, void *arg);
+
+/* Bytes used, for status. */
+size_t fp_journal_used(struct fp_journal *j);
+
+#endif

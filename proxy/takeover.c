@@ -1,0 +1,211 @@
+/* \summary: a proxy worker taking over from one that died (fuseproxy
+ * --backend CMD --restart under its holder; doc/recovery.md section 9).
+ *
+ * The kernel connection, the very /dev/fuse files the dead worker read
+ * from, and the journal survived in the holder.  The dead worker's backend
+ * did not: the holder killed it (it may have been executing requests whose
+ * outcome only the dead worker knew), so the new one starts from the
+ * journal exactly as after a backend crash:
+ *
+ *  1. Replay the journal into the state tables.  A change made while
+ *     tracking a reply counts only if that reply was journaled too (it is
+ *     journaled before it goes to the kernel): without it the kernel never
+ *     saw the reply, and will get the request again (step 3).
+ *  2. Replies journaled but not marked delivered are written again, with
+ *     their original unique, on the file that read the request: the kernel
+ *     takes them if it still waits (the worker died before writing), or
+ *     says ENOENT (it had them).  Either way the kernel has them now.
+ *  3. NOTIFY_RESEND (after this returns, from main): the kernel queues
+ *     again every request read and not answered, unique | 1 << 63.
+ *  4. The reader thread starts as after a backend death: a backend is
+ *     started with the recorded INIT, locks are re-taken, poll waiters
+ *     woken, and the resent requests are judged like requests pending at a
+ *     backend crash (recovery.c).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "forward_i.h"
+#include "journal.h"
+
+struct jreply {
+	uint64_t unique;              /* 0: free slot */
+	const void *msg;
+	uint32_t len, worker;
+	int done;
+};
+
+struct scan {
+	struct jreply *t;
+	size_t mask, n;
+	int nomem;
+	struct fp_state *st;
+	long applied, skipped, bad;
+};
+
+static uint64_t mixu(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0x9e3779b97f4a7c15ull;
+	return x ^ (x >> 29);
+}
+
+static struct jreply *slot_of(struct scan *s, uint64_t unique, int add)
+{
+	if (add && (s->n + 1) * 2 > s->mask + 1) {
+		size_t nm = s->mask ? s->mask * 2 + 1 : 1023;
+		struct jreply *nt = calloc(nm + 1, sizeof *nt);
+		if (!nt) {
+			s->nomem = 1;
+			return NULL;
+		}
+		for (size_t i = 0; s->t && i <= s->mask; i++) {
+			if (!s->t[i].unique)
+				continue;
+			size_t k = mixu(s->t[i].unique) & nm;
+			while (nt[k].unique)
+				k = (k + 1) & nm;
+			nt[k] = s->t[i];
+		}
+		free(s->t);
+		s->t = nt;
+		s->mask = nm;
+	}
+	if (!s->t)
+		return NULL;
+	for (size_t k = mixu(unique) & s->mask;; k = (k + 1) & s->mask) {
+		if (s->t[k].unique == unique)
+			return &s->t[k];
+		if (!s->t[k].unique) {
+			if (!add)
+				return NULL;
+			s->t[k].unique = unique;
+			s->n++;
+			return &s->t[k];
+		}
+	}
+}
+
+/* Pass 1: which requests had their reply journaled, and delivered. */
+static void scan_replies(void *arg, uint16_t type, uint64_t unique, const void *pl, size_t len)
+{
+	struct scan *s = arg;
+	struct jreply *r;
+
+	if (!unique || (type != FP_J_REPLY && type != FP_J_DONE))
+		return;
+	r = slot_of(s, unique, 1);
+	if (!r)
+		return;
+	if (type == FP_J_DONE) {
+		r->done = 1;
+		return;
+	}
+	if (len < sizeof(struct fp_j_reply) + sizeof(struct fuse_out_header))
+		return;
+	r->worker = ((const struct fp_j_reply *)pl)->worker;
+	r->msg = (const char *)pl + sizeof(struct fp_j_reply);
+	r->len = (uint32_t)(len - sizeof(struct fp_j_reply));
+}
+
+/* Pass 2: apply the changes the kernel saw. */
+static void apply(void *arg, uint16_t type, uint64_t unique, const void *pl, size_t len)
+{
+	struct scan *s = arg;
+	struct jreply *r;
+
+	if (type == FP_J_REPLY || type == FP_J_DONE)
+		return;
+	if (unique) {
+		r = slot_of(s, unique, 0);
+		if (!r || !r->msg) {
+			s->skipped++;	/* its reply never reached the kernel */
+			return;
+		}
+	}
+	if (fp_state_apply(s->st, type, pl, len) == -EINVAL)
+		s->bad++;
+	else
+		s->applied++;
+}
+
+int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfds,
+		 char *errbuf, size_t errlen)
+{
+	struct fwd *f = FWD(fs);
+	struct fp_journal_init ji;
+	struct scan s = { .st = &f->st };
+	uint64_t t0 = fp_now_ns();
+	long nrec;
+	uint32_t resent = 0, taken = 0;
+	int r;
+
+	if (fp_journal_get_init(j, &ji) < 0 || !ji.backend_set) {
+		snprintf(errbuf, errlen, "the journal holds no INIT");
+		return -ENOENT;
+	}
+	memcpy(&f->init_req, &ji.breq, sizeof f->init_req);
+	f->binit = ji.bout;
+
+	nrec = fp_journal_replay(j, scan_replies, &s);
+	if (nrec == -ENOSPC) {
+		snprintf(errbuf, errlen, "the journal filled up: the state cannot be rebuilt");
+		free(s.t);
+		return -ENOSPC;
+	}
+	if (s.nomem) {
+		snprintf(errbuf, errlen, "out of memory reading the journal");
+		free(s.t);
+		return -ENOMEM;
+	}
+	fp_journal_replay(j, apply, &s);
+	f->st.journal = j;
+
+	/* replies the kernel may not have: write them again, same unique,
+	 * same file; then they are delivered */
+	for (size_t i = 0; s.t && i <= s.mask; i++) {
+		struct jreply *x = &s.t[i];
+		if (!x->unique || !x->msg || x->done)
+			continue;
+		if ((int)x->worker < nfds) {
+			ssize_t w = write(fds[x->worker], x->msg, x->len);
+			resent++;
+			if (w == (ssize_t)x->len)
+				taken++;
+		}
+		fp_journal_append_u(j, FP_J_DONE, x->unique, NULL, 0, NULL, 0);
+	}
+	free(s.t);
+	fp_state_new_generation(&f->st);
+
+	pthread_mutex_lock(&f->stats_lock);
+	f->takeover.records = (uint64_t)nrec;
+	f->takeover.applied = (uint64_t)s.applied;
+	f->takeover.skipped = (uint64_t)s.skipped;
+	f->takeover.replies = resent;
+	f->takeover.taken = taken;
+	f->takeover.replay_ns = fp_now_ns() - t0;
+	pthread_mutex_unlock(&f->stats_lock);
+	if (f->o.verbose || s.bad)
+		fprintf(stderr, "fuseproxy: takeover: journal replayed in %.1f ms: %ld records, "
+			"%ld changes applied, %ld of replies the kernel never got, %ld malformed; "
+			"%u journaled replies written again (%u still awaited by the kernel)\n",
+			(double)(fp_now_ns() - t0) / 1e6, nrec, s.applied, s.skipped, s.bad,
+			resent, taken);
+
+	/* the reader starts by bringing a backend up, as after a crash; until
+	 * then requests wait in the table */
+	atomic_store(&f->recovering, 1);
+	f->gone = 1;
+	snprintf(f->why, sizeof f->why, "died with the proxy worker before this one");
+	r = fwd_start_reader(f);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "cannot start the reader thread: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
