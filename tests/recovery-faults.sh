@@ -21,6 +21,10 @@
 #     and the backend is owed none (fuseproxy status); diskfs itself reports 0 at exit;
 #   - recovery time (backend death to every pending request answered, minus backend
 #     start) from fuseproxy -v: median below 200 ms.  The figures are printed.
+# With the argument "worker" (test recovery-worker) the proxy worker is killed instead
+# (fuseproxy's holder keeps the mount and starts a new worker, which takes over from the
+# journal and has the kernel resend what the dead one had read), and every kill must be
+# one takeover.
 # Env: FUSEPROXY, DISKFS (optional), FP_SLOW.
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-570}
@@ -32,6 +36,7 @@ fpx_load_conformance_helpers
 
 secs=10
 [ -z "${FP_SLOW:-}" ] || secs=30
+victim=${1:-backend}
 failed=0
 ran=0
 bad() { fp_log "FAIL: [$name] $*"; failed=1; }
@@ -89,7 +94,7 @@ run() {
     k=0
     while [ "$(date +%s%N)" -lt "$deadline" ]; do
       sleep 0.2
-      bp=$(rec_backend_pid)
+      if [ "$victim" = worker ]; then bp=$(rec_worker_pid); else bp=$(rec_backend_pid); fi
       if [ -n "$bp" ] && kill -KILL "$bp" 2>/dev/null; then k=$((k + 1)); fi
     done
     kills=$k
@@ -99,9 +104,17 @@ run() {
     touch "$FP_TMP/stop"
     wait "$hp" || bad "the process holding a file open saw an error: $(cat "$FP_TMP/held.out")"
     fp_log "[$name] $kills kills in $secs s; workload: $rounds metadata rounds, $(cat "$FP_TMP/fio.loop"), held file $(cat "$FP_TMP/held.out") rounds"
-    restarts=$(rec_status "$m" | sed -n 's/^restart: on ([a-z ]*); \([0-9]*\) restarts.*/\1/p')
-    [ "$restarts" = "$kills" ] ||
-      bad "$restarts restarts for $kills kills: the backend died by itself too"
+    if [ "$victim" = worker ]; then
+      restarts=$(grep -c "takeover: serving again" "$log" || true)
+      [ "$restarts" = "$kills" ] ||
+        bad "$restarts takeovers for $kills kills of the proxy worker"
+      fp_log "[$name] takeover (worker death to serving again), ms: $(sed -n 's/.*takeover: serving again \([0-9.]*\) ms after.*/\1/p' "$log" |
+        sort -n | awk '{ a[NR] = $1 } END { if (NR) printf "median %s max %s", a[int((NR + 1) / 2)], a[NR] }'); requests resent by the kernel: $(grep -c "sent again by the kernel" "$log" || true)"
+    else
+      restarts=$(rec_status "$m" | sed -n 's/^restart: on ([a-z ]*); \([0-9]*\) restarts.*/\1/p')
+      [ "$restarts" = "$kills" ] ||
+        bad "$restarts restarts for $kills kills: the backend died by itself too"
+    fi
     rec_status "$m" >&2
   else
     rec_meta "$m/meta" "$3" > "$FP_TMP/meta.out" 2>&1 || bad "clean metadata loop failed"
