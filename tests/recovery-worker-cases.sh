@@ -107,6 +107,9 @@ if [ "$(cat "$src/journal")" = "$(printf 'first\nsecond')" ]; then
 else
   bad "the file holds: $(cat "$src/journal" | tr '\n' '|')"
 fi
+grep -q "WRITE #[0-9]* .*O_APPEND: size .* the crashed backend wrote it" "$FPX_LOG" &&
+  ok "the resent WRITE was judged: $(grep -m 1 -o 'O_APPEND: size [^:]*: the crashed backend wrote it' "$FPX_LOG")" ||
+  bad "no judgement of the resent O_APPEND WRITE in the log"
 finish
 
 # ---- held: a file open and locked across two takeovers -----------------------------
