@@ -449,7 +449,7 @@ static void journal_init(struct fp_session *s)
 	fp_journal_set_kernel_init(s->journal, &s->kinit, &s->init, s->init_len, &s->wp);
 }
 
-/* After the transport runs: the kernel queues again, unique | 1 << 63,
+/* Before the transport reads: the kernel queues again, unique | 1 << 63,
  * every request read by the dead worker and not answered. */
 static void ask_resend(struct fp_session *s, const struct fp_holder_info *hi)
 {
@@ -618,6 +618,10 @@ static int serve(struct cli *cp, int argc, char **argv, struct fp_mount *held_m,
 			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
 				err);
 	}
+	/* before anything is read: NOTIFY_RESEND requeues every request in a
+	 * processing list, ours too, which would then come twice */
+	if (takeover)
+		ask_resend(&s, hi);
 	if (hi)
 		dev = fp_fusedev_start_fds(hi->fds, hi->nfds, &s, on_ended, &ended_err, err,
 					   sizeof err);
@@ -630,7 +634,6 @@ static int serve(struct cli *cp, int argc, char **argv, struct fp_mount *held_m,
 		goto out_unmount;
 	}
 	if (takeover) {
-		ask_resend(&s, hi);
 		fprintf(stderr, "fuseproxy: takeover: serving again %.1f ms after worker %u died "
 			"(%.1f ms after this one started)\n",
 			(double)(fp_now_ns() - hi->t_death) / 1e6, hi->worker_no - 1,
