@@ -30,6 +30,7 @@
 
 #include "forward_i.h"
 #include "journal.h"
+#include "holder.h"
 #include "transport.h"
 #include "opcodes.h"
 #include "format.h"
@@ -1245,6 +1246,24 @@ static void fwd_status(struct fp_fs *fs, FILE *out)
 		(unsigned long long)c.locks, (unsigned long long)c.polls);
 	if (c.stale)
 		fprintf(out, "stale nodes: %llu\n", (unsigned long long)c.stale);
+	if (f->s->holder) {
+		const struct fp_holder_info *hi = f->s->holder;
+		pthread_mutex_lock(&f->stats_lock);
+		fprintf(out, "holder: pid %d; worker %u (pid %d), %u workers died before it; "
+			"journal %zu KiB\n", (int)hi->holder, hi->worker_no, (int)getpid(),
+			hi->deaths, fp_journal_used(f->st.journal) / 1024);
+		if (hi->worker_no)
+			fprintf(out, "takeover: from a worker killed by signal %d; journal replayed "
+				"in %.1f ms (%llu records, %llu changes, %llu of undelivered replies "
+				"dropped), %u replies written again (%u taken), %u requests resent "
+				"by the kernel\n", hi->last_signal,
+				(double)f->takeover.replay_ns / 1e6,
+				(unsigned long long)f->takeover.records,
+				(unsigned long long)f->takeover.applied,
+				(unsigned long long)f->takeover.skipped, f->takeover.replies,
+				f->takeover.taken, atomic_load(&f->takeover.resent));
+		pthread_mutex_unlock(&f->stats_lock);
+	}
 	fwd_recovery_status(f, out);
 }
 
