@@ -1261,9 +1261,12 @@ int fwd_reinject(struct fwd *f, struct fp_pending *p)
 	return reinject_one(f, p);
 }
 
+/* In the order the kernel issued them: a request the kernel resent after a
+ * worker died (1 << 63 ORed in) is older than any it sent since. */
 static int by_unique(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = *(const uint64_t *)a & ~FUSE_UNIQUE_RESEND,
+		 y = *(const uint64_t *)b & ~FUSE_UNIQUE_RESEND;
 	return x < y ? -1 : x > y;
 }
 
