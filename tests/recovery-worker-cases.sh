@@ -129,7 +129,8 @@ for i in (1, 2):
     if got != b"data\nround%d\n" % i:
         print("read back", got); sys.exit(1)
 open(out, "a").write("done\n")
-time.sleep(0.5)
+while not os.path.exists(go + "end"):    # hold the lock until checked
+    time.sleep(0.02)
 PY
 hp=$!
 until grep -q locked "$FP_TMP/held.out" 2>/dev/null; do sleep 0.05; done
@@ -151,6 +152,7 @@ except OSError as e:
 PY
 [ "$(cat "$FP_TMP/lock2.out")" = busy ] && ok "the lock is still held after two takeovers" ||
   bad "another process could take the lock: $(cat "$FP_TMP/lock2.out")"
+touch "$FP_TMP/goend"
 if wait "$hp"; then ok "the held file read and wrote across two takeovers"; else bad "held file: $(cat "$FP_TMP/held.log")"; fi
 finish
 
