@@ -278,7 +278,7 @@ static void forward_noreply(struct fwd *f, struct fp_req *req)
 	int r = 0;
 
 	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET) {
-		fwd_track_forget(f, in, &req->v);
+		fwd_track_forget(f, in, &req->v, req->worker);
 	} else if (in->opcode == FUSE_NOTIFY_REPLY && f->st.translating) {
 		struct fwd_xlate x;
 		r = fwd_translate_request(f, NULL, in, &req->v, &x);
@@ -412,6 +412,10 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 
 	if (atomic_load_explicit(&f->dead, memory_order_relaxed))
 		return -EIO;
+	/* FORGETs must not wait for the gate before they are journaled (a
+	 * recovery may hold it): fwd_track_forget takes it after */
+	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET)
+		gated = 0;
 	if (gated)
 		pthread_rwlock_rdlock(&f->gate);
 	/* no reply expected: FORGET, BATCH_FORGET, NOTIFY_REPLY, INTERRUPT */

@@ -176,10 +176,12 @@ int fwd_track_request(struct fwd *f, struct fp_pending *p, const struct fuse_req
 int fwd_track_reply(struct fwd *f, struct fp_pending *p, void *msg, size_t len);
 /* The kernel refused that reply (write failed): undo what it counted. */
 void fwd_track_undo(struct fwd *f, struct fp_pending *p, void *msg, size_t len);
-/* FORGET and BATCH_FORGET: keep counts, forward what the backend must
- * forget (translated). */
+/* FORGET and BATCH_FORGET (read into read slot `slot`, journal.h): keep
+ * counts, forward what the backend must forget (translated).  Call without
+ * the gate: the kernel's side is journaled first, then the gate is taken
+ * for the backend's. */
 void fwd_track_forget(struct fwd *f, const struct fuse_in_header *in,
-		      const struct fuse_req_view *v);
+		      const struct fuse_req_view *v, int slot);
 /* Rewrite a validated backend notification to kernel ids in place.
  * Returns 0, or -ENOENT when it names nothing the kernel knows. */
 int fwd_translate_notify(struct fwd *f, void *msg, size_t len);

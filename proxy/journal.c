@@ -14,7 +14,7 @@
 
 #define J_MAGIC    0x6670726f786a6e31ull   /* "fproxjn1" */
 #define REC_COMMIT 0x52454321u             /* "!CER" */
-#define J_RECORDS  8192                    /* records start here */
+#define J_HDR_SIZE 8192                    /* read slots, then records, after it */
 
 __thread uint64_t fp_journal_unique;
 __thread uint32_t fp_journal_count;
@@ -27,6 +27,10 @@ struct j_hdr {
 	_Atomic uint32_t full;
 	_Atomic uint64_t hw;             /* highest offset a record ever reached */
 	struct fp_journal_init init;
+	uint32_t nslots, pad;
+	uint64_t slot_size, rec_off;     /* slots start at J_HDR_SIZE */
+	/* the unique of the last FORGET read into slot i that is journaled */
+	_Atomic uint64_t slot_done[FP_J_MAX_SLOTS];
 };
 
 struct j_rec {
@@ -40,24 +44,33 @@ struct fp_journal {
 	struct j_hdr *h;
 	char *base;
 	size_t size;
+	size_t rec_off;                  /* records start here */
 	size_t tail;                     /* next record goes here (under lock) */
 	pthread_mutex_t lock;
 };
 
-_Static_assert(sizeof(struct j_hdr) <= J_RECORDS, "journal header too large");
+_Static_assert(sizeof(struct j_hdr) <= J_HDR_SIZE, "journal header too large");
 
-int fp_journal_create(size_t size)
+int fp_journal_create(size_t size, int nslots, size_t slot_size)
 {
 	int fd = memfd_create("fuseproxy-journal", MFD_CLOEXEC);
 	struct j_hdr h;
 
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0)
-		goto fail;
+	if (nslots < 0 || nslots > FP_J_MAX_SLOTS) {
+		close(fd);
+		return -EINVAL;
+	}
 	memset(&h, 0, sizeof h);
 	h.magic = J_MAGIC;
-	h.size = size;
+	h.nslots = (uint32_t)nslots;
+	h.slot_size = (slot_size + 4095) & ~(uint64_t)4095;
+	h.rec_off = J_HDR_SIZE + (uint64_t)nslots * h.slot_size;
+	/* the records get `size` bytes whatever the slots take */
+	h.size = h.rec_off + size;
+	if (ftruncate(fd, (off_t)h.size) < 0)
+		goto fail;
 	if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
 		goto fail;
 	return fd;
@@ -77,7 +90,7 @@ struct fp_journal *fp_journal_attach(int fd, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	if (fstat(fd, &stb) < 0 || stb.st_size < J_RECORDS * 2) {
+	if (fstat(fd, &stb) < 0 || stb.st_size < J_HDR_SIZE * 2) {
 		snprintf(errbuf, errlen, "journal memfd: bad size");
 		free(j);
 		return NULL;
@@ -91,15 +104,35 @@ struct fp_journal *fp_journal_attach(int fd, char *errbuf, size_t errlen)
 	j->h = m;
 	j->base = m;
 	j->size = (size_t)stb.st_size;
-	j->tail = J_RECORDS;
-	if (j->h->magic != J_MAGIC) {
+	if (j->h->magic != J_MAGIC || j->h->size != j->size || j->h->nslots > FP_J_MAX_SLOTS ||
+	    j->h->rec_off + J_HDR_SIZE > j->size) {
 		snprintf(errbuf, errlen, "journal memfd: bad magic");
 		munmap(m, j->size);
 		free(j);
 		return NULL;
 	}
+	j->rec_off = j->tail = j->h->rec_off;
 	pthread_mutex_init(&j->lock, NULL);
 	return j;
+}
+
+int fp_journal_nslots(struct fp_journal *j)
+{
+	return j ? (int)j->h->nslots : 0;
+}
+
+void *fp_journal_slot(struct fp_journal *j, int i, uint64_t *done)
+{
+	if (!j || i < 0 || (uint32_t)i >= j->h->nslots)
+		return NULL;
+	if (done)
+		*done = atomic_load(&j->h->slot_done[i]);
+	return j->base + J_HDR_SIZE + (size_t)i * j->h->slot_size;
+}
+
+size_t fp_journal_slot_size(struct fp_journal *j)
+{
+	return j ? j->h->slot_size : 0;
 }
 
 void fp_journal_detach(struct fp_journal *j)
@@ -147,8 +180,8 @@ static size_t pad8(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-int fp_journal_append_u(struct fp_journal *j, uint16_t type, uint64_t unique, const void *a,
-			size_t alen, const void *b, size_t blen)
+static int append(struct fp_journal *j, uint16_t type, uint64_t unique, const void *a,
+		  size_t alen, const void *b, size_t blen, int slot, uint64_t kunique)
 {
 	size_t need = sizeof(struct j_rec) + pad8(alen + blen);
 	struct j_rec *r;
@@ -176,10 +209,28 @@ int fp_journal_append_u(struct fp_journal *j, uint16_t type, uint64_t unique, co
 	if (blen)
 		memcpy((char *)(r + 1) + alen, b, blen);
 	atomic_store_explicit(&r->commit, REC_COMMIT, memory_order_release);
+	/* after the commit: a successor that finds the slot not marked looks
+	 * for the record (takeover.c) */
+	if (slot >= 0 && (uint32_t)slot < j->h->nslots)
+		atomic_store_explicit(&j->h->slot_done[slot], kunique, memory_order_release);
 	j->tail += need;
 	fp_journal_count++;
 	pthread_mutex_unlock(&j->lock);
 	return 0;
+}
+
+int fp_journal_append_u(struct fp_journal *j, uint16_t type, uint64_t unique, const void *a,
+			size_t alen, const void *b, size_t blen)
+{
+	return append(j, type, unique, a, alen, b, blen, -1, 0);
+}
+
+int fp_journal_append_kforget(struct fp_journal *j, int slot, uint64_t kunique,
+			      const struct fuse_forget_one *one, uint32_t count)
+{
+	struct fp_j_kforget k = { kunique, count, (uint32_t)slot };
+
+	return append(j, FP_J_KFORGET, 0, &k, sizeof k, one, count * sizeof *one, slot, kunique);
 }
 
 int fp_journal_append(struct fp_journal *j, uint16_t type, const void *a, size_t alen,
@@ -190,7 +241,7 @@ int fp_journal_append(struct fp_journal *j, uint16_t type, const void *a, size_t
 
 long fp_journal_replay(struct fp_journal *j, fp_journal_fn fn, void *arg)
 {
-	size_t off = J_RECORDS, hw;
+	size_t off = j->rec_off, hw;
 	long n = 0;
 
 	pthread_mutex_lock(&j->lock);
@@ -221,5 +272,5 @@ long fp_journal_replay(struct fp_journal *j, fp_journal_fn fn, void *arg)
 
 size_t fp_journal_used(struct fp_journal *j)
 {
-	return j ? j->tail : 0;
+	return j ? j->tail - j->rec_off : 0;
 }

@@ -34,6 +34,8 @@ enum {
 	FP_J_POLL,         /* struct fp_j_poll */
 	FP_J_REPLY,        /* struct fp_j_reply + the message the kernel was sent */
 	FP_J_DONE,         /* nothing: the kernel took the reply of `unique` */
+	FP_J_KFORGET,      /* struct fp_j_kforget + struct fuse_forget_one[count]: a
+			      FORGET or BATCH_FORGET the kernel sent (unique 0) */
 };
 
 struct fp_j_entry { uint64_t kparent; uint32_t flags, namelen; struct fuse_entry_out e; };
@@ -46,6 +48,7 @@ struct fp_j_pair { uint64_t a, b; };
 struct fp_j_lock { uint64_t knode, kfh; struct fuse_lk_in lk; };
 struct fp_j_poll { uint64_t knode, kfh, kh; };
 struct fp_j_reply { uint32_t worker, pad; };
+struct fp_j_kforget { uint64_t unique; uint32_t count, slot; };
 
 /* The INIT of the connection: what the kernel sent and got, what the
  * backend was given and answered. */
@@ -70,8 +73,17 @@ extern __thread uint64_t fp_journal_unique;
 /* Records the calling thread appended (the caller resets it). */
 extern __thread uint32_t fp_journal_count;
 
-/* Holder: a memfd of `size` bytes (sparse), or -errno. */
-int fp_journal_create(size_t size);
+/* Read slots: worker thread i reads /dev/fuse into slot i of the memfd, so
+ * what a read() returned survives a kill -9 right after it.  A FORGET has
+ * no reply and the kernel never sends it again: one read and not yet
+ * journaled would be lost with the worker, so the successor applies what
+ * it finds in a slot unless the slot says (or a FP_J_KFORGET record
+ * shows) that it was journaled. */
+#define FP_J_MAX_SLOTS 256
+
+/* Holder: a memfd (sparse) with `size` bytes of records and nslots read
+ * slots of slot_size bytes; the fd or -errno. */
+int fp_journal_create(size_t size, int nslots, size_t slot_size);
 
 /* Worker: map the memfd.  NULL with a message on failure. */
 struct fp_journal *fp_journal_attach(int fd, char *errbuf, size_t errlen);
@@ -85,6 +97,18 @@ void fp_journal_set_kernel_init(struct fp_journal *j, const struct fuse_init_in 
 				const struct fuse_wire_params *wp);
 /* 0 and *out if a complete INIT is journaled, -ENOENT if not. */
 int fp_journal_get_init(struct fp_journal *j, struct fp_journal_init *out);
+
+/* Read slot i (page aligned, fp_journal_slot_size bytes) or NULL; *done
+ * (if done is not NULL): the unique of the last FORGET from it that was
+ * journaled. */
+int fp_journal_nslots(struct fp_journal *j);
+void *fp_journal_slot(struct fp_journal *j, int i, uint64_t *done);
+size_t fp_journal_slot_size(struct fp_journal *j);
+
+/* Journal the kernel's FORGET/BATCH_FORGET `kunique` read into slot (-1:
+ * none) as one FP_J_KFORGET record, then mark the slot.  0 or -ENOSPC. */
+int fp_journal_append_kforget(struct fp_journal *j, int slot, uint64_t kunique,
+			      const struct fuse_forget_one *one, uint32_t count);
 
 /* Append one record (a then b as its payload), tagged with
  * fp_journal_unique.  0, or -ENOSPC once the journal is full (it then

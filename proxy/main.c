@@ -376,7 +376,8 @@ static int run_held(struct cli *c, int argc, char **argv)
 	int fds[256], rc = EXIT_RUNTIME, nfds = 0;
 
 	memset(&hi, 0, sizeof hi);
-	hi.journal_fd = fp_journal_create(FP_JOURNAL_SIZE);
+	/* -j is at most 256 = FP_J_MAX_SLOTS; the workers read into the journal's slots (journal.h) */
+	hi.journal_fd = fp_journal_create(FP_JOURNAL_SIZE, c->threads, FP_BUFSIZE);
 	if (hi.journal_fd < 0) {
 		fprintf(stderr, "fuseproxy: journal memfd: %s\n", strerror(-hi.journal_fd));
 		return EXIT_RUNTIME;
@@ -625,9 +626,13 @@ static int serve(struct cli *cp, int argc, char **argv, struct fp_mount *held_m,
 	 * processing list, ours too, which would then come twice */
 	if (takeover)
 		ask_resend(&s, hi);
-	if (hi)
-		dev = fp_fusedev_start_fds(hi->fds, hi->nfds, &s, on_ended, &ended_err, err,
+	if (hi) {
+		void *slots[FP_J_MAX_SLOTS];
+		for (int i = 0; i < hi->nfds; i++)
+			slots[i] = fp_journal_slot(journal, i, NULL);
+		dev = fp_fusedev_start_fds(hi->fds, slots, hi->nfds, &s, on_ended, &ended_err, err,
 					   sizeof err);
+	}
 	else
 		dev = fp_fusedev_start(m.fd, c.threads, given_fd >= 0, &s, on_ended, &ended_err,
 				       err, sizeof err);

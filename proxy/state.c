@@ -361,23 +361,34 @@ int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
 	return r;
 }
 
-static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
-			      uint64_t *bnode)
+/* The kernel's side of a FORGET: its count goes down.  A node at 0 stays
+ * until settle_locked, which needs its backend id.  Returns the count to
+ * forget on the backend as it is, for a node we do not know before any
+ * restart (ids are the backend's then: let it count), else 0. */
+static uint64_t kforget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt)
 {
 	struct fp_node *n = by_k(st, knode);
-	uint64_t dec, out = 0;
-	struct fp_j_forget jf = { knode, cnt };
+	uint64_t dec;
 
-	jlog(st, FP_J_FORGET, &jf, sizeof jf, NULL, 0);
 	if (!n) {
 		st->forgets_unknown++;
-		/* before any restart ids are the backend's: let it count */
-		*bnode = knode;
 		return st->translating ? 0 : cnt;
 	}
 	dec = cnt < n->klookup ? cnt : n->klookup;
 	n->klookup -= dec;
 	st->klookups -= dec;
+	return 0;
+}
+
+/* The backend's side: what it holds beyond the kernel's count is forgotten
+ * (*bnode set when that is not 0); a node nobody holds goes. */
+static uint64_t settle_locked(struct fp_state *st, uint64_t knode, uint64_t *bnode)
+{
+	struct fp_node *n = by_k(st, knode);
+	uint64_t out = 0;
+
+	if (!n)
+		return 0;	/* settled by another FORGET of it already */
 	if (n->bgen == st->gen && !(n->flags & FP_NODE_STALE)) {
 		if (!n->klookup)
 			out = n->blookup;
@@ -394,12 +405,55 @@ static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
 	return out;
 }
 
+static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
+			      uint64_t *bnode)
+{
+	struct fp_j_forget jf = { knode, cnt };
+	uint64_t pass;
+
+	jlog(st, FP_J_FORGET, &jf, sizeof jf, NULL, 0);
+	pass = kforget_locked(st, knode, cnt);
+	if (pass) {
+		*bnode = knode;
+		return pass;
+	}
+	return settle_locked(st, knode, bnode);
+}
+
 uint64_t fp_state_forget(struct fp_state *st, uint64_t knode, uint64_t n, uint64_t *bnode)
 {
 	uint64_t out;
 
 	pthread_mutex_lock(&st->lock);
 	out = forget_locked(st, knode, n, bnode);
+	pthread_mutex_unlock(&st->lock);
+	return out;
+}
+
+uint32_t fp_state_kforget(struct fp_state *st, int slot, uint64_t unique,
+			  const struct fuse_forget_one *one, uint32_t count, uint64_t *pass)
+{
+	uint32_t gen;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->journal)
+		fp_journal_append_kforget(st->journal, slot, unique, one, count);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t p = kforget_locked(st, one[i].nodeid, one[i].nlookup);
+		if (pass)
+			pass[i] = p;
+	}
+	gen = st->gen;
+	pthread_mutex_unlock(&st->lock);
+	return gen;
+}
+
+uint64_t fp_state_forget_settle(struct fp_state *st, uint64_t knode, uint64_t *bnode)
+{
+	uint64_t out;
+
+	pthread_mutex_lock(&st->lock);
+	out = settle_locked(st, knode, bnode);
 	pthread_mutex_unlock(&st->lock);
 	return out;
 }
@@ -1008,6 +1062,17 @@ int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t le
 		const struct fp_j_forget *jf = pl;
 		NEED(struct fp_j_forget);
 		fp_state_forget(st, jf->knode, jf->n, &b);
+		return 0;
+	}
+	case FP_J_KFORGET: {
+		const struct fp_j_kforget *jk = pl;
+		const struct fuse_forget_one *one = (const void *)(jk + 1);
+		NEED(struct fp_j_kforget);
+		if (jk->count > (len - sizeof *jk) / sizeof *one)
+			return -EINVAL;
+		fp_state_kforget(st, -1, jk->unique, one, jk->count, NULL);
+		for (uint32_t i = 0; i < jk->count; i++)
+			fp_state_forget_settle(st, one[i].nodeid, &b);
 		return 0;
 	}
 	case FP_J_UNLINK: {

@@ -137,6 +137,21 @@ uint64_t fp_state_entry_undo(struct fp_state *st, uint64_t knode, uint64_t *bnod
  * backend's count stays above the kernel's). */
 uint64_t fp_state_forget(struct fp_state *st, uint64_t knode, uint64_t n, uint64_t *bnode);
 
+/* The same in two steps, for the kernel's FORGET/BATCH_FORGET `unique`
+ * read into read slot `slot` (journal.h; -1: none).  First the kernel's
+ * side, at once, before anything can make the caller wait (a FORGET the
+ * worker read and lost before it is journaled is never sent again): one
+ * journal record, the kernel counts go down; pass[i] (if pass is not NULL)
+ * is what to forget on the backend as it is (node one[i].nodeid unknown
+ * before any restart), else 0.  Returns the generation: pass counts are
+ * for that backend only. */
+uint32_t fp_state_kforget(struct fp_state *st, int slot, uint64_t unique,
+			  const struct fuse_forget_one *one, uint32_t count, uint64_t *pass);
+/* Then, per node (with the backend fixed: under the forwarder's gate), the
+ * backend's side: how many lookups of *bnode to forget on the backend
+ * (0: none); a node the kernel no longer holds goes. */
+uint64_t fp_state_forget_settle(struct fp_state *st, uint64_t knode, uint64_t *bnode);
+
 /* Name changes after a successful UNLINK/RMDIR and RENAME/RENAME2. */
 void fp_state_unlink(struct fp_state *st, uint64_t kparent, const char *name);
 void fp_state_rename(struct fp_state *st, uint64_t kolddir, const char *oldname,

@@ -45,6 +45,9 @@ struct scan {
 	int nomem;
 	struct fp_state *st;
 	long applied, skipped, bad;
+	/* FORGETs found in the read slots, not marked journaled there */
+	int nslots;
+	uint64_t slot_unique[FP_J_MAX_SLOTS];   /* 0: none */
 };
 
 static uint64_t mixu(uint64_t x)
@@ -96,6 +99,13 @@ static void scan_replies(void *arg, uint16_t type, uint64_t unique, const void *
 	struct scan *s = arg;
 	struct jreply *r;
 
+	if (type == FP_J_KFORGET && len >= sizeof(struct fp_j_kforget)) {
+		/* journaled, but killed before the slot was marked */
+		const struct fp_j_kforget *jk = pl;
+		if (jk->slot < (uint32_t)s->nslots && s->slot_unique[jk->slot] == jk->unique)
+			s->slot_unique[jk->slot] = 0;
+		return;
+	}
 	if (!unique || (type != FP_J_REPLY && type != FP_J_DONE))
 		return;
 	r = slot_of(s, unique, 1);
@@ -133,6 +143,63 @@ static void apply(void *arg, uint16_t type, uint64_t unique, const void *pl, siz
 		s->applied++;
 }
 
+/* The FORGET or BATCH_FORGET in read slot i, if that is what the last
+ * read() there returned: its entries and count, or NULL. */
+static const struct fuse_forget_one *slot_forget(struct fp_journal *j, int i, uint64_t *unique,
+						 uint64_t *done, struct fuse_forget_one *single,
+						 uint32_t *count)
+{
+	const struct fuse_in_header *in = fp_journal_slot(j, i, done);
+	size_t cap = fp_journal_slot_size(j), len;
+
+	if (!in)
+		return NULL;
+	len = in->len;
+	if (len < sizeof *in || len > cap)
+		return NULL;
+	*unique = in->unique;
+	if (in->opcode == FUSE_FORGET && len >= sizeof *in + sizeof(struct fuse_forget_in)) {
+		single->nodeid = in->nodeid;
+		single->nlookup = ((const struct fuse_forget_in *)(in + 1))->nlookup;
+		*count = 1;
+		return single;
+	}
+	if (in->opcode == FUSE_BATCH_FORGET &&
+	    len >= sizeof *in + sizeof(struct fuse_batch_forget_in)) {
+		const struct fuse_batch_forget_in *b = (const void *)(in + 1);
+		if (b->count > (len - sizeof *in - sizeof *b) / sizeof(struct fuse_forget_one))
+			return NULL;
+		*count = b->count;
+		return (const struct fuse_forget_one *)(b + 1);
+	}
+	return NULL;
+}
+
+/* FORGETs the dead worker read and did not journal: the kernel never sends
+ * them again, so they are applied (and journaled) here.  Returns how many. */
+static uint32_t apply_slot_forgets(struct fp_state *st, struct fp_journal *j, struct scan *s)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < s->nslots; i++) {
+		struct fuse_forget_one single;
+		const struct fuse_forget_one *one;
+		uint64_t unique, done, b;
+		uint32_t count;
+
+		if (!s->slot_unique[i])
+			continue;
+		one = slot_forget(j, i, &unique, &done, &single, &count);
+		if (!one || unique != s->slot_unique[i])
+			continue;
+		fp_state_kforget(st, i, unique, one, count, NULL);
+		for (uint32_t k = 0; k < count; k++)
+			fp_state_forget_settle(st, one[k].nodeid, &b);
+		n++;
+	}
+	return n;
+}
+
 int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfds,
 		 char *errbuf, size_t errlen)
 {
@@ -141,7 +208,7 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 	struct scan s = { .st = &f->st };
 	uint64_t t0 = fp_now_ns();
 	long nrec;
-	uint32_t resent = 0, taken = 0;
+	uint32_t resent = 0, taken = 0, lost_forgets;
 	int r;
 
 	if (fp_journal_get_init(j, &ji) < 0 || !ji.backend_set) {
@@ -151,6 +218,14 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 	memcpy(&f->init_req, &ji.breq, sizeof f->init_req);
 	f->binit = ji.bout;
 
+	s.nslots = fp_journal_nslots(j);
+	for (int i = 0; i < s.nslots; i++) {
+		struct fuse_forget_one single;
+		uint64_t unique, done;
+		uint32_t count;
+		if (slot_forget(j, i, &unique, &done, &single, &count) && unique != done)
+			s.slot_unique[i] = unique;
+	}
 	nrec = fp_journal_replay(j, scan_replies, &s);
 	if (nrec == -ENOSPC) {
 		snprintf(errbuf, errlen, "the journal filled up: the state cannot be rebuilt");
@@ -164,6 +239,7 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 	}
 	fp_journal_replay(j, apply, &s);
 	f->st.journal = j;
+	lost_forgets = apply_slot_forgets(&f->st, j, &s);
 
 	/* replies the kernel may not have: write them again, same unique,
 	 * same file; then they are delivered */
@@ -193,9 +269,10 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 	if (f->o.verbose || s.bad)
 		fprintf(stderr, "fuseproxy: takeover: journal replayed in %.1f ms: %ld records, "
 			"%ld changes applied, %ld of replies the kernel never got, %ld malformed; "
-			"%u journaled replies written again (%u still awaited by the kernel)\n",
+			"%u journaled replies written again (%u still awaited by the kernel); "
+			"%u FORGETs read and not journaled taken from the read slots\n",
 			(double)(fp_now_ns() - t0) / 1e6, nrec, s.applied, s.skipped, s.bad,
-			resent, taken);
+			resent, taken, lost_forgets);
 
 	/* the reader starts by bringing a backend up, as after a crash; until
 	 * then requests wait in the table */

@@ -110,7 +110,7 @@ run() {
       [ "$restarts" = "$kills" ] ||
         bad "$restarts takeovers for $kills kills of the proxy worker"
       fp_log "[$name] takeover (worker death to serving again), ms: $(sed -n 's/.*takeover: serving again \([0-9.]*\) ms after.*/\1/p' "$log" |
-        sort -n | awk '{ a[NR] = $1 } END { if (NR) printf "median %s max %s", a[int((NR + 1) / 2)], a[NR] }'); requests resent by the kernel: $(grep -c "sent again by the kernel" "$log" || true)"
+        sort -n | awk '{ a[NR] = $1 } END { if (NR) printf "median %s max %s", a[int((NR + 1) / 2)], a[NR] }'); requests resent by the kernel: $(grep -c "sent again by the kernel" "$log" || true); FORGETs taken from the read slots: $(sed -n 's/.* \([0-9]*\) FORGETs read and not journaled.*/\1/p' "$log" | awk '{ s += $1 } END { print s + 0 }')"
     else
       restarts=$(rec_status "$m" | sed -n 's/^restart: on ([a-z ]*); \([0-9]*\) restarts.*/\1/p')
       [ "$restarts" = "$kills" ] ||

@@ -31,6 +31,7 @@ struct worker {
 	int started;
 	_Atomic int done;
 	void *inbuf;             /* FP_BUFSIZE */
+	int own_inbuf;           /* allocated here (not the caller's) */
 	void *outbuf;            /* FP_BUFSIZE, header room + payload */
 };
 
@@ -146,27 +147,27 @@ static void on_sigusr1(int sig)
 	(void)sig;
 }
 
-static struct fp_fusedev *start(int fd, const int *fds, int nthreads, int shared,
-				struct fp_session *s, fp_fusedev_ended_fn ended, void *arg,
-				char *errbuf, size_t errlen);
+static struct fp_fusedev *start(int fd, const int *fds, void *const *inbufs, int nthreads,
+				int shared, struct fp_session *s, fp_fusedev_ended_fn ended,
+				void *arg, char *errbuf, size_t errlen);
 
 struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_session *s,
 				    fp_fusedev_ended_fn ended, void *arg,
 				    char *errbuf, size_t errlen)
 {
-	return start(fd, NULL, nthreads, shared, s, ended, arg, errbuf, errlen);
+	return start(fd, NULL, NULL, nthreads, shared, s, ended, arg, errbuf, errlen);
 }
 
-struct fp_fusedev *fp_fusedev_start_fds(const int *fds, int nthreads, struct fp_session *s,
-					fp_fusedev_ended_fn ended, void *arg,
-					char *errbuf, size_t errlen)
+struct fp_fusedev *fp_fusedev_start_fds(const int *fds, void *const *inbufs, int nthreads,
+					struct fp_session *s, fp_fusedev_ended_fn ended,
+					void *arg, char *errbuf, size_t errlen)
 {
-	return start(fds[0], fds, nthreads, 0, s, ended, arg, errbuf, errlen);
+	return start(fds[0], fds, inbufs, nthreads, 0, s, ended, arg, errbuf, errlen);
 }
 
-static struct fp_fusedev *start(int fd, const int *fds, int nthreads, int shared,
-				struct fp_session *s, fp_fusedev_ended_fn ended, void *arg,
-				char *errbuf, size_t errlen)
+static struct fp_fusedev *start(int fd, const int *fds, void *const *inbufs, int nthreads,
+				int shared, struct fp_session *s, fp_fusedev_ended_fn ended,
+				void *arg, char *errbuf, size_t errlen)
 {
 	struct fp_fusedev *d = calloc(1, sizeof *d);
 	struct sigaction sa;
@@ -194,7 +195,8 @@ static struct fp_fusedev *start(int fd, const int *fds, int nthreads, int shared
 		w->index = i;
 		w->own_fd = -1;
 		w->chan.ops = &dev_chan_ops;
-		w->inbuf = aligned_alloc(4096, FP_BUFSIZE);
+		w->own_inbuf = !inbufs;
+		w->inbuf = inbufs ? inbufs[i] : aligned_alloc(4096, FP_BUFSIZE);
 		w->outbuf = aligned_alloc(4096, FP_BUFSIZE);
 		if (!w->inbuf || !w->outbuf)
 			goto nomem;
@@ -264,7 +266,8 @@ void fp_fusedev_free(struct fp_fusedev *d)
 	for (int i = 0; d->w && i < d->nworkers; i++) {
 		if (d->w[i].own_fd >= 0)
 			close(d->w[i].own_fd);
-		free(d->w[i].inbuf);
+		if (d->w[i].own_inbuf)
+			free(d->w[i].inbuf);
 		free(d->w[i].outbuf);
 	}
 	free(d->w);

@@ -23,10 +23,13 @@ struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_
 
 /* The same on files the caller made and keeps (fds[i] for worker i: the
  * mounted fd and its clones), e.g. a holder process that outlives us and
- * hands them to our successor.  They are not closed here. */
-struct fp_fusedev *fp_fusedev_start_fds(const int *fds, int nthreads, struct fp_session *s,
-					fp_fusedev_ended_fn ended, void *arg,
-					char *errbuf, size_t errlen);
+ * hands them to our successor.  They are not closed here.  inbufs (or
+ * NULL): worker i reads into inbufs[i] (FP_BUFSIZE bytes, page aligned,
+ * the caller's), e.g. shared memory a successor can look at: what a
+ * read() returned is there even if the process is killed right after. */
+struct fp_fusedev *fp_fusedev_start_fds(const int *fds, void *const *inbufs, int nthreads,
+					struct fp_session *s, fp_fusedev_ended_fn ended,
+					void *arg, char *errbuf, size_t errlen);
 
 /* A new /dev/fuse file attached to fd's connection (FUSE_DEV_IOC_CLONE),
  * close-on-exec.  The fd or -errno with a message. */
