@@ -30,6 +30,7 @@
 
 #include "forward_i.h"
 #include "journal.h"
+#include "jcompact.h"
 #include "holder.h"
 #include "transport.h"
 #include "opcodes.h"
@@ -1254,8 +1255,10 @@ static void fwd_status(struct fp_fs *fs, FILE *out)
 		const struct fp_holder_info *hi = f->s->holder;
 		pthread_mutex_lock(&f->stats_lock);
 		fprintf(out, "holder: pid %d; worker %u (pid %d), %u workers died before it; "
-			"journal %zu KiB\n", (int)hi->holder, hi->worker_no, (int)getpid(),
-			hi->deaths, fp_journal_used(f->st.journal) / 1024);
+			"journal %zu KiB, compacted %llu times by this worker\n", (int)hi->holder,
+			hi->worker_no, (int)getpid(), hi->deaths,
+			fp_journal_used(f->st.journal) / 1024,
+			(unsigned long long)fp_journal_compactions(f->st.journal));
 		if (hi->worker_no)
 			fprintf(out, "takeover: from a worker killed by signal %d; journal replayed "
 				"in %.1f ms (%llu records, %llu changes, %llu of undelivered replies "
@@ -1378,6 +1381,7 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 		return &f->fs;
 	}
 	f->st.journal = o->journal;
+	fp_journal_set_compactor(o->journal, fp_journal_compact, NULL, 0);
 	r = fp_daemon_start(&f->d, o->cmd, o->log_fd, errbuf, errlen);
 	if (r < 0)
 		goto fail;

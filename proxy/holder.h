@@ -2,7 +2,7 @@
  * --restart`.  It mounted and keeps the kernel connection (the mounted
  * /dev/fuse file and its clones, one per worker thread) and the journal
  * memfd, runs the proxy as a forked worker process, and forks a new one
- * when the worker dies by a signal (doc/recovery.md section 9).
+ * when the worker dies by a signal (doc/recovery.md section 8).
  *
  * It is single-threaded and allocates nothing once it runs: waitpid,
  * signal forwarding, killing what the dead worker left behind.

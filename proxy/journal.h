@@ -1,10 +1,11 @@
 /* \summary: the journal a proxy worker leaves for its successor (fuseproxy
  * --backend CMD --restart runs the proxy as a worker under a holder, see
- * holder.h and doc/recovery.md section 9).
+ * holder.h and doc/recovery.md section 8).
  *
  * A MAP_SHARED memfd the holder creates and keeps; every worker maps it.
  * It holds the negotiated INIT (sent once per connection: a successor gets
- * none) and an append-only log of what the kernel was handed: every change
+ * none), the read slots (below), and a log, compacted now and then (below),
+ * of what the kernel was handed: every change
  * of the state tables (state.c, at kernel ids), and the reply to each
  * request whose answer changed them, written before the reply goes to the
  * kernel.  A kill -9 can land anywhere: a record counts once its commit
@@ -36,6 +37,7 @@ enum {
 	FP_J_DONE,         /* nothing: the kernel took the reply of `unique` */
 	FP_J_KFORGET,      /* struct fp_j_kforget + struct fuse_forget_one[count]: a
 			      FORGET or BATCH_FORGET the kernel sent (unique 0) */
+	FP_J_NODE,         /* struct fp_j_nodesnap + name: a node as a whole (compaction) */
 };
 
 struct fp_j_entry { uint64_t kparent; uint32_t flags, namelen; struct fuse_entry_out e; };
@@ -49,6 +51,7 @@ struct fp_j_lock { uint64_t knode, kfh; struct fuse_lk_in lk; };
 struct fp_j_poll { uint64_t knode, kfh, kh; };
 struct fp_j_reply { uint32_t worker, pad; };
 struct fp_j_kforget { uint64_t unique; uint32_t count, slot; };
+struct fp_j_nodesnap { uint64_t kparent, klookup; uint32_t namelen, pad; struct fuse_entry_out e; };
 
 /* The INIT of the connection: what the kernel sent and got, what the
  * backend was given and answered. */
@@ -81,8 +84,9 @@ extern __thread uint32_t fp_journal_count;
  * shows) that it was journaled. */
 #define FP_J_MAX_SLOTS 256
 
-/* Holder: a memfd (sparse) with `size` bytes of records and nslots read
- * slots of slot_size bytes; the fd or -errno. */
+/* Holder: a memfd (sparse) with `size` bytes of records (two regions of
+ * half of it, see compaction below) and nslots read slots of slot_size
+ * bytes; the fd or -errno. */
 int fp_journal_create(size_t size, int nslots, size_t slot_size);
 
 /* Worker: map the memfd.  NULL with a message on failure. */
@@ -126,7 +130,30 @@ typedef void (*fp_journal_fn)(void *arg, uint16_t type, uint64_t unique, const v
 			      size_t len);
 long fp_journal_replay(struct fp_journal *j, fp_journal_fn fn, void *arg);
 
-/* Bytes used, for status. */
+/* Bytes used in the active region, for status; compactions so far. */
 size_t fp_journal_used(struct fp_journal *j);
+uint64_t fp_journal_compactions(struct fp_journal *j);
+
+/* ---- compaction ----------------------------------------------------------
+ * The records live in one of two regions.  When the active one holds more
+ * than a threshold (16 MiB; the environment variable
+ * FUSEPROXY_JOURNAL_COMPACT, in bytes, overrides it for tests), the
+ * appending thread calls the compactor (jcompact.c), with the journal lock
+ * held: it writes what a successor would rebuild from the active region
+ * into the other one, and switches to it with one atomic store of the
+ * header.  A kill -9 at any instant leaves one whole journal: the old
+ * region until the store, the new one after. */
+typedef void (*fp_journal_compact_fn)(void *arg, struct fp_journal *j);
+/* threshold 0: the default (or the environment's). */
+void fp_journal_set_compactor(struct fp_journal *j, fp_journal_compact_fn fn, void *arg,
+			      size_t threshold);
+/* For the compactor only (the lock is held): the committed records of the
+ * active region; then begin writing the other region, append to it (0 or
+ * -ENOSPC), and end: ok switches to it, !ok drops it. */
+void fp_journal_walk_locked(struct fp_journal *j, fp_journal_fn fn, void *arg);
+void fp_journal_rewrite_begin(struct fp_journal *j);
+int fp_journal_rewrite_append(struct fp_journal *j, uint16_t type, uint64_t unique,
+			      const void *a, size_t alen, const void *b, size_t blen);
+void fp_journal_rewrite_end(struct fp_journal *j, int ok);
 
 #endif

@@ -1064,6 +1064,31 @@ int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t le
 		fp_state_forget(st, jf->knode, jf->n, &b);
 		return 0;
 	}
+	case FP_J_NODE: {
+		const struct fp_j_nodesnap *ns = pl;
+		struct fuse_entry_out e;
+		struct fp_node *n;
+		int r;
+		NEED(struct fp_j_nodesnap);
+		if (ns->namelen > len - sizeof *ns || !ns->klookup)
+			return -EINVAL;
+		e = ns->e;
+		r = fp_state_entry(st, ns->kparent, ns->namelen ? (const char *)(ns + 1) : NULL,
+				   ns->namelen, &e, 0);
+		if (r < 0)
+			return r;
+		/* the other lookups it holds, on both sides as entries count */
+		pthread_mutex_lock(&st->lock);
+		n = by_k(st, e.nodeid);
+		if (n) {
+			n->klookup += ns->klookup - 1;
+			n->blookup += ns->klookup - 1;
+			st->klookups += ns->klookup - 1;
+			st->blookups += ns->klookup - 1;
+		}
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
 	case FP_J_KFORGET: {
 		const struct fp_j_kforget *jk = pl;
 		const struct fuse_forget_one *one = (const void *)(jk + 1);
@@ -1141,4 +1166,71 @@ int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t le
 		return 0;	/* not a state record */
 	}
 #undef NEED
+}
+
+/* ---- snapshot (journal compaction) ------------------------------------- */
+
+struct dump {
+	fp_state_emit_fn emit;
+	void *arg;
+	int err;
+};
+
+static void dump_node(struct fp_node *n, void *arg)
+{
+	struct dump *d = arg;
+	struct fp_j_nodesnap ns;
+
+	if (d->err || !n->klookup)
+		return;
+	memset(&ns, 0, sizeof ns);
+	ns.kparent = n->name ? n->parent : 0;
+	ns.klookup = n->klookup;
+	ns.namelen = n->name ? (uint32_t)strlen(n->name) : 0;
+	ns.e.nodeid = n->knode;
+	ns.e.generation = n->generation;
+	ns.e.attr.ino = n->ino;
+	ns.e.attr.mode = n->type;
+	ns.e.attr.size = n->size;
+	d->err = d->emit(d->arg, FP_J_NODE, &ns, sizeof ns, n->name, ns.namelen);
+}
+
+static void dump_handle(struct fp_handle *h, void *arg)
+{
+	struct dump *d = arg;
+	struct fp_j_open jo = { h->knode, h->kfh, h->open_flags, h->fuse_open_flags, h->fopen,
+				h->dir };
+
+	/* one record per kernel open that shares it */
+	for (uint32_t i = 0; i < h->refs && !d->err; i++)
+		d->err = d->emit(d->arg, FP_J_OPEN, &jo, sizeof jo, NULL, 0);
+}
+
+int fp_state_dump(struct fp_state *st, fp_state_emit_fn emit, void *arg)
+{
+	struct dump d = { emit, arg, 0 };
+
+	pthread_mutex_lock(&st->lock);
+	fp_state_foreach_node_locked(st, dump_node, &d);
+	fp_state_foreach_handle_locked(st, dump_handle, &d);
+	for (struct fp_lock *l = st->locks; l && !d.err; l = l->next) {
+		struct fp_j_lock jl;
+		memset(&jl, 0, sizeof jl);
+		jl.knode = l->knode;
+		jl.kfh = l->kfh;
+		jl.lk.fh = l->kfh;
+		jl.lk.owner = l->owner;
+		jl.lk.lk.start = l->start;
+		jl.lk.lk.end = l->end;
+		jl.lk.lk.type = l->type;
+		jl.lk.lk.pid = l->pid;
+		jl.lk.lk_flags = l->flock ? FUSE_LK_FLOCK : 0;
+		d.err = emit(arg, FP_J_LOCK, &jl, sizeof jl, NULL, 0);
+	}
+	for (struct fp_poll *p = st->polls; p && !d.err; p = p->next) {
+		struct fp_j_poll jp = { p->knode, p->kfh, p->kh };
+		d.err = emit(arg, FP_J_POLL, &jp, sizeof jp, NULL, 0);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return d.err;
 }

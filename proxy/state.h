@@ -240,4 +240,12 @@ void fp_state_counts(struct fp_state *st, struct fp_state_counts *c);
  * 0, -EINVAL for a malformed record, -ENOMEM. */
 int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t len);
 
+/* The tables as journal records (FP_J_NODE, FP_J_OPEN, FP_J_LOCK,
+ * FP_J_POLL) that fp_state_apply turns back into the same tables, at
+ * kernel ids: the snapshot a compaction writes.  Stops at the first
+ * non-zero return of emit and returns it. */
+typedef int (*fp_state_emit_fn)(void *arg, uint16_t type, const void *a, size_t alen,
+				const void *b, size_t blen);
+int fp_state_dump(struct fp_state *st, fp_state_emit_fn emit, void *arg);
+
 #endif

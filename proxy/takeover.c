@@ -1,5 +1,5 @@
 /* \summary: a proxy worker taking over from one that died (fuseproxy
- * --backend CMD --restart under its holder; doc/recovery.md section 9).
+ * --backend CMD --restart under its holder; doc/recovery.md section 8).
  *
  * The kernel connection, the very /dev/fuse files the dead worker read
  * from, and the journal survived in the holder.  The dead worker's backend
@@ -31,117 +31,8 @@
 
 #include "forward_i.h"
 #include "journal.h"
-
-struct jreply {
-	uint64_t unique;              /* 0: free slot */
-	const void *msg;
-	uint32_t len, worker;
-	int done;
-};
-
-struct scan {
-	struct jreply *t;
-	size_t mask, n;
-	int nomem;
-	struct fp_state *st;
-	long applied, skipped, bad;
-	/* FORGETs found in the read slots, not marked journaled there */
-	int nslots;
-	uint64_t slot_unique[FP_J_MAX_SLOTS];   /* 0: none */
-};
-
-static uint64_t mixu(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= 0x9e3779b97f4a7c15ull;
-	return x ^ (x >> 29);
-}
-
-static struct jreply *slot_of(struct scan *s, uint64_t unique, int add)
-{
-	if (add && (s->n + 1) * 2 > s->mask + 1) {
-		size_t nm = s->mask ? s->mask * 2 + 1 : 1023;
-		struct jreply *nt = calloc(nm + 1, sizeof *nt);
-		if (!nt) {
-			s->nomem = 1;
-			return NULL;
-		}
-		for (size_t i = 0; s->t && i <= s->mask; i++) {
-			if (!s->t[i].unique)
-				continue;
-			size_t k = mixu(s->t[i].unique) & nm;
-			while (nt[k].unique)
-				k = (k + 1) & nm;
-			nt[k] = s->t[i];
-		}
-		free(s->t);
-		s->t = nt;
-		s->mask = nm;
-	}
-	if (!s->t)
-		return NULL;
-	for (size_t k = mixu(unique) & s->mask;; k = (k + 1) & s->mask) {
-		if (s->t[k].unique == unique)
-			return &s->t[k];
-		if (!s->t[k].unique) {
-			if (!add)
-				return NULL;
-			s->t[k].unique = unique;
-			s->n++;
-			return &s->t[k];
-		}
-	}
-}
-
-/* Pass 1: which requests had their reply journaled, and delivered. */
-static void scan_replies(void *arg, uint16_t type, uint64_t unique, const void *pl, size_t len)
-{
-	struct scan *s = arg;
-	struct jreply *r;
-
-	if (type == FP_J_KFORGET && len >= sizeof(struct fp_j_kforget)) {
-		/* journaled, but killed before the slot was marked */
-		const struct fp_j_kforget *jk = pl;
-		if (jk->slot < (uint32_t)s->nslots && s->slot_unique[jk->slot] == jk->unique)
-			s->slot_unique[jk->slot] = 0;
-		return;
-	}
-	if (!unique || (type != FP_J_REPLY && type != FP_J_DONE))
-		return;
-	r = slot_of(s, unique, 1);
-	if (!r)
-		return;
-	if (type == FP_J_DONE) {
-		r->done = 1;
-		return;
-	}
-	if (len < sizeof(struct fp_j_reply) + sizeof(struct fuse_out_header))
-		return;
-	r->worker = ((const struct fp_j_reply *)pl)->worker;
-	r->msg = (const char *)pl + sizeof(struct fp_j_reply);
-	r->len = (uint32_t)(len - sizeof(struct fp_j_reply));
-}
-
-/* Pass 2: apply the changes the kernel saw. */
-static void apply(void *arg, uint16_t type, uint64_t unique, const void *pl, size_t len)
-{
-	struct scan *s = arg;
-	struct jreply *r;
-
-	if (type == FP_J_REPLY || type == FP_J_DONE)
-		return;
-	if (unique) {
-		r = slot_of(s, unique, 0);
-		if (!r || !r->msg) {
-			s->skipped++;	/* its reply never reached the kernel */
-			return;
-		}
-	}
-	if (fp_state_apply(s->st, type, pl, len) == -EINVAL)
-		s->bad++;
-	else
-		s->applied++;
-}
+#include "jcompact.h"
+#include "jscan.h"
 
 /* The FORGET or BATCH_FORGET in read slot i, if that is what the last
  * read() there returned: its entries and count, or NULL. */
@@ -177,7 +68,7 @@ static const struct fuse_forget_one *slot_forget(struct fp_journal *j, int i, ui
 
 /* FORGETs the dead worker read and did not journal: the kernel never sends
  * them again, so they are applied (and journaled) here.  Returns how many. */
-static uint32_t apply_slot_forgets(struct fp_state *st, struct fp_journal *j, struct scan *s)
+static uint32_t apply_slot_forgets(struct fp_state *st, struct fp_journal *j, struct fp_jscan *s)
 {
 	uint32_t n = 0;
 
@@ -205,7 +96,7 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 {
 	struct fwd *f = FWD(fs);
 	struct fp_journal_init ji;
-	struct scan s = { .st = &f->st };
+	struct fp_jscan s = { .st = &f->st };
 	uint64_t t0 = fp_now_ns();
 	long nrec;
 	uint32_t resent = 0, taken = 0, lost_forgets;
@@ -226,25 +117,25 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 		if (slot_forget(j, i, &unique, &done, &single, &count) && unique != done)
 			s.slot_unique[i] = unique;
 	}
-	nrec = fp_journal_replay(j, scan_replies, &s);
+	nrec = fp_journal_replay(j, fp_jscan_replies, &s);
 	if (nrec == -ENOSPC) {
 		snprintf(errbuf, errlen, "the journal filled up: the state cannot be rebuilt");
-		free(s.t);
+		fp_jscan_free(&s);
 		return -ENOSPC;
 	}
 	if (s.nomem) {
 		snprintf(errbuf, errlen, "out of memory reading the journal");
-		free(s.t);
+		fp_jscan_free(&s);
 		return -ENOMEM;
 	}
-	fp_journal_replay(j, apply, &s);
+	fp_journal_replay(j, fp_jscan_apply, &s);
 	f->st.journal = j;
 	lost_forgets = apply_slot_forgets(&f->st, j, &s);
 
 	/* replies the kernel may not have: write them again, same unique,
 	 * same file; then they are delivered */
 	for (size_t i = 0; s.t && i <= s.mask; i++) {
-		struct jreply *x = &s.t[i];
+		struct fp_jreply *x = &s.t[i];
 		if (!x->unique || !x->msg || x->done)
 			continue;
 		if ((int)x->worker < nfds) {
@@ -255,7 +146,10 @@ int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfd
 		}
 		fp_journal_append_u(j, FP_J_DONE, x->unique, NULL, 0, NULL, 0);
 	}
-	free(s.t);
+	fp_jscan_free(&s);
+	/* not before: the replies written again pointed into the region a
+	 * compaction gives back */
+	fp_journal_set_compactor(j, fp_journal_compact, NULL, 0);
 	fp_state_new_generation(&f->st);
 
 	pthread_mutex_lock(&f->stats_lock);

@@ -11,6 +11,9 @@
 #   append  an O_APPEND write(2) succeeds and the data is in the file once
 #   held    a file kept open across two worker kills still reads and writes (its
 #           handle is reopened on the new backend) and a lock taken before is still held
+#   journal 100k lookups and forgets (50k mknod + unlink, two processes) with the
+#           journal compacted from 256 KiB on (FUSEPROXY_JOURNAL_COMPACT): it stays
+#           bounded, and a worker killed half-way takes over from a compacted journal
 # Each case: lookups balanced after the caches are dropped, clean unmount.
 # Env: FUSEPROXY, DISKFS.
 set -euo pipefail
@@ -155,6 +158,50 @@ PY
 touch "$FP_TMP/goend"
 if wait "$hp"; then ok "the held file read and wrote across two takeovers"; else bad "held file: $(cat "$FP_TMP/held.log")"; fi
 finish
+
+# ---- journal: compaction keeps it bounded, a takeover replays a compacted one ----
+export FUSEPROXY_JOURNAL_COMPACT=262144
+start journal ""
+unset FUSEPROXY_JOURNAL_COMPACT
+for p in a b; do
+  python3 - "$m" "$p" > "$FP_TMP/churn.$p" 2>&1 <<'PY' &
+import os, sys
+m, p = sys.argv[1:3]
+for i in range(25000):
+    path = "%s/%s%d" % (m, p, i % 100)
+    os.mknod(path)
+    os.unlink(path)
+print("ok")
+PY
+  eval "churn_$p=\$!"
+done
+# half-way (by the requests served), kill the worker once
+end=$((SECONDS + 120))
+until [ "$(rec_status "$m" | sed -n 's/^requests: \([0-9]*\) total.*/\1/p')" -ge 100000 ] 2>/dev/null; do
+  [ "$SECONDS" -lt "$end" ] || break
+  sleep 0.2
+done
+jline=$(rec_status "$m" | grep '^holder:' || true)
+kill_worker
+wait "$churn_a" || bad "mknod/unlink loop a: $(tail -n 3 "$FP_TMP/churn.a")"
+wait "$churn_b" || bad "mknod/unlink loop b: $(tail -n 3 "$FP_TMP/churn.b")"
+jline2=$(rec_status "$m" | grep '^holder:' || true)
+recs=$(sed -n 's/.*takeover: journal replayed in [0-9.]* ms: \([0-9]*\) records.*/\1/p' "$FPX_LOG" | tail -n 1)
+for l in "$jline" "$jline2"; do
+  kib=$(echo "$l" | sed -n 's/.*journal \([0-9]*\) KiB, compacted \([0-9]*\) times.*/\1/p')
+  n=$(echo "$l" | sed -n 's/.*journal \([0-9]*\) KiB, compacted \([0-9]*\) times.*/\2/p')
+  if [ -n "$kib" ] && [ "$kib" -le 1024 ] && [ "${n:-0}" -gt 0 ]; then
+    ok "journal bounded: $kib KiB after $n compactions"
+  else
+    bad "journal not bounded or never compacted: ${l:-no holder line}"
+  fi
+done
+[ -n "$recs" ] && [ "$recs" -lt 20000 ] &&
+  ok "the takeover replayed a compacted journal: $recs records" ||
+  bad "the takeover replayed ${recs:-?} records"
+finish
+grep -q "diskfs: DESTROY: 0 inodes still looked up" "$FPX_LOG" ||
+  bad "diskfs reports lookups left: $(grep 'diskfs: DESTROY' "$FPX_LOG" | tail -n 1)"
 
 [ "$failed" = 0 ] || fp_fail "a request pending at a worker death got a wrong answer"
 fp_log "PASS"
