@@ -26,7 +26,8 @@
 # journal and has the kernel resend what the dead one had read), and every kill must be
 # one takeover.  fuse-overlayfs is left out of that mode unless FP_WORKER_OVERLAY=1 (a
 # known, intermittent fio verify failure).
-# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_WORKER_OVERLAY.
+# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_WORKER_OVERLAY, FP_BACKENDS (the
+# backends to run, default "passthrough diskfs overlay").
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-570}
 . "$(dirname "$0")/lib.sh"
@@ -143,7 +144,7 @@ run() {
   fi
 }
 
-for name in passthrough diskfs overlay; do
+for name in ${FP_BACKENDS:-passthrough diskfs overlay}; do
   case "$name" in
     diskfs) [ -n "${DISKFS:-}" ] && [ -x "$DISKFS" ] || { fp_log "diskfs not built: skipped"; continue; } ;;
     overlay) command -v fuse-overlayfs > /dev/null || { fp_log "no fuse-overlayfs: skipped"; continue; }
