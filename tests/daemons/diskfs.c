@@ -17,6 +17,8 @@
  *     --crash-marker=FILE       crash only if FILE does not exist, and create it first:
  *                               the restarted instance does not crash again
  *     --timeout=S               entry and attribute timeout (default 1.0)
+ *     --slow-open=MS            every OPEN takes MS milliseconds more (a reopen the
+ *                               proxy waits for, for a race with an upgrade)
  *     --remote-locks            serve POSIX and flock locks itself (POSIX_LOCKS,
  *                               FLOCK_LOCKS); without it the kernel keeps them locally:
  *                               remote locks race close(2) (the kernel releases the
@@ -55,6 +57,7 @@
 
 static struct diskfs_opts {
 	char *crash_after, *crash_before, *hang_before, *hang_after, *marker, *timeout_str;
+	int slow_open_ms;
 	double timeout;
 	int remote_locks;
 } opt = { .timeout = 1.0 };
@@ -67,6 +70,7 @@ static const struct fuse_opt optspec[] = {
 	DOPT("--hang-after=%s", hang_after),
 	DOPT("--crash-marker=%s", marker),
 	DOPT("--timeout=%s", timeout_str),
+	DOPT("--slow-open=%d", slow_open_ms),
 	{ "--remote-locks", offsetof(struct diskfs_opts, remote_locks), 1 },
 	FUSE_OPT_END
 };
@@ -489,6 +493,8 @@ static void d_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (opt.slow_open_ms > 0)
+		usleep((useconds_t)opt.slow_open_ms * 1000);
 	procpath(path, sizeof path, fd);
 	/* no O_DIRECT: libfuse's buffers are not aligned for it (the kernel
 	 * still does direct I/O towards us) */
