@@ -29,6 +29,9 @@
 #include <unistd.h>
 
 #include "forward_i.h"
+#include "journal.h"
+#include "jcompact.h"
+#include "holder.h"
 #include "transport.h"
 #include "opcodes.h"
 #include "format.h"
@@ -276,7 +279,7 @@ static void forward_noreply(struct fwd *f, struct fp_req *req)
 	int r = 0;
 
 	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET) {
-		fwd_track_forget(f, in, &req->v);
+		fwd_track_forget(f, in, &req->v, req->worker);
 	} else if (in->opcode == FUSE_NOTIFY_REPLY && f->st.translating) {
 		struct fwd_xlate x;
 		r = fwd_translate_request(f, NULL, in, &req->v, &x);
@@ -410,6 +413,10 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 
 	if (atomic_load_explicit(&f->dead, memory_order_relaxed))
 		return -EIO;
+	/* FORGETs must not wait for the gate before they are journaled (a
+	 * recovery may hold it): fwd_track_forget takes it after */
+	if (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET)
+		gated = 0;
 	if (gated)
 		pthread_rwlock_rdlock(&f->gate);
 	/* no reply expected: FORGET, BATCH_FORGET, NOTIFY_REPLY, INTERRUPT */
@@ -474,6 +481,22 @@ static int fwd_handle(struct fp_fs *fs, struct fp_req *req)
 		fp_pending_release(&f->pt, p);
 		r = -EIO;
 		goto out;
+	}
+	if (gated && (in->unique & FUSE_UNIQUE_RESEND)) {
+		/* read by a worker that died: it may have reached the backend
+		 * that died with it, so it is judged like a request pending at
+		 * a backend crash */
+		atomic_fetch_add(&f->takeover.resent, 1);
+		if (f->o.verbose)
+			fprintf(stderr, "fuseproxy: takeover: %s #%llu sent again by the kernel\n",
+				fuse_opname(in->opcode),
+				(unsigned long long)(in->unique & ~FUSE_UNIQUE_RESEND));
+		if (!atomic_load(&f->recovering)) {
+			p->rflags |= FP_PR_QUEUED;
+			fwd_reinject(f, p);
+			r = FP_ASYNC;
+			goto out;
+		}
 	}
 	if (gated && atomic_load(&f->recovering)) {
 		/* the backend is being restarted: the recovery sends it */
@@ -598,7 +621,7 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 {
 	struct fuse_out_header *oh = msg;
 	uint64_t t_reply = fp_now_ns();
-	int tracked = 0;
+	int tracked = 0, journaled = 0;
 	char why[256];
 	int r;
 
@@ -611,11 +634,20 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 		return;
 	}
 	r = check_reply(f, p, msg, len, truncated, why, sizeof why);
+	fp_journal_unique = p->unique;
+	fp_journal_count = 0;
 	if (!r && !oh->error) {
 		r = fwd_track_reply(f, p, msg, len);
 		if (r < 0)
 			snprintf(why, sizeof why, "cannot give the kernel ids for it (out of memory)");
 		tracked = !r;
+	}
+	/* what tracking changed counts for a successor only if the reply is
+	 * journaled too (before the kernel can have it; takeover.c) */
+	if (fp_journal_count && !r) {
+		struct fp_j_reply jr = { (uint32_t)p->worker, 0 };
+		fp_journal_append(f->st.journal, FP_J_REPLY, &jr, sizeof jr, msg, len);
+		journaled = 1;
 	}
 	if (r < 0) {
 		fprintf(stderr, "fuseproxy: backend sent a malformed reply to %s #%llu: %s; "
@@ -635,6 +667,8 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 		r = fp_chan_send(p->chan, msg, len);
 		if (r < 0 && tracked)	/* the kernel did not take it */
 			fwd_track_undo(f, p, msg, len);
+		if (journaled)
+			fp_journal_append(f->st.journal, FP_J_DONE, NULL, 0, NULL, 0);
 		if (f->o.debug)
 			log_reply(f, p, msg, len);
 		if (p->traced)
@@ -644,6 +678,7 @@ void fwd_complete(struct fwd *f, struct fp_pending *p, void *msg, size_t len, in
 		fprintf(stderr, "fuseproxy: kernel refused the reply to %s #%llu: %s\n",
 			fuse_opname(p->in.opcode), (unsigned long long)p->unique,
 			strerror(-r));
+	fp_journal_unique = 0;
 	if (p->rflags & FP_PR_RECOVERY)
 		fwd_recovery_answered(f, p);
 	fp_pending_release(&f->pt, p);
@@ -1128,6 +1163,7 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 		fwd_give_up(f, "%s", why);
 		return r;
 	}
+	fp_journal_set_backend_init(f->o.journal, &f->init_req, sizeof f->init_req, &f->binit);
 
 	got = f->binit.flags;
 	if (got & FUSE_INIT_EXT)
@@ -1170,11 +1206,19 @@ static int fwd_init(struct fp_fs *fs, const struct fuse_init_in *in,
 	out->max_stack_depth = 0;
 	out->request_timeout = f->binit.request_timeout;
 
-	r = pthread_create(&f->reader, NULL, reader_main, f);
-	if (r) {
-		fwd_give_up(f, "cannot start the reader thread: %s", strerror(r));
+	r = fwd_start_reader(f);
+	if (r < 0) {
+		fwd_give_up(f, "cannot start the reader thread: %s", strerror(-r));
 		return -EIO;
 	}
+	return 0;
+}
+
+int fwd_start_reader(struct fwd *f)
+{
+	int r = pthread_create(&f->reader, NULL, reader_main, f);
+	if (r)
+		return -r;
 	f->reader_started = 1;
 	return 0;
 }
@@ -1212,6 +1256,26 @@ static void fwd_status(struct fp_fs *fs, FILE *out)
 		(unsigned long long)c.locks, (unsigned long long)c.polls);
 	if (c.stale)
 		fprintf(out, "stale nodes: %llu\n", (unsigned long long)c.stale);
+	if (f->s->holder) {
+		const struct fp_holder_info *hi = f->s->holder;
+		pthread_mutex_lock(&f->stats_lock);
+		fprintf(out, "holder: pid %d; worker %u (pid %d), %u workers died before it; "
+			"journal %zu KiB, compacted %llu times by this worker\n", (int)hi->holder,
+			hi->worker_no, (int)getpid(), hi->deaths,
+			fp_journal_used(f->st.journal) / 1024,
+			(unsigned long long)fp_journal_compactions(f->st.journal));
+		if (hi->worker_no)
+			fprintf(out, "takeover: from a worker killed by signal %d; journal replayed "
+				"in %.1f ms (%llu records, %llu changes, %llu of undelivered replies "
+				"dropped), %u replies written again (%u taken), %u requests resent "
+				"by the kernel\n", hi->last_signal,
+				(double)f->takeover.replay_ns / 1e6,
+				(unsigned long long)f->takeover.records,
+				(unsigned long long)f->takeover.applied,
+				(unsigned long long)f->takeover.skipped, f->takeover.replies,
+				f->takeover.taken, atomic_load(&f->takeover.resent));
+		pthread_mutex_unlock(&f->stats_lock);
+	}
 	fwd_recovery_status(f, out);
 }
 
@@ -1315,6 +1379,14 @@ struct fp_fs *fwd_create(const struct fwd_options *o, struct fp_session *s,
 	pthread_rwlockattr_destroy(&ra);
 	if (o->restart && o->log_fd >= 0)
 		f->log_fd = fcntl(o->log_fd, F_DUPFD_CLOEXEC, 3);
+	if (o->takeover) {
+		/* the backend is started by the takeover, as after a crash */
+		memset(&f->d, 0, sizeof f->d);
+		f->d.sock = -1;
+		return &f->fs;
+	}
+	f->st.journal = o->journal;
+	fp_journal_set_compactor(o->journal, fp_journal_compact, NULL, 0);
 	r = fp_daemon_start(&f->d, o->cmd, o->log_fd, errbuf, errlen);
 	if (r < 0)
 		goto fail;

@@ -19,6 +19,10 @@ struct fwd_options {
 	 * when it cannot be restarted). */
 	void (*died)(void *arg);
 	void *died_arg;
+	struct fp_journal *journal;  /* under a holder: journal what the kernel sees */
+	int takeover;               /* a worker died: start from the journal
+				       (fwd_takeover), not from a kernel INIT */
+	uint64_t t_death;           /* when it died (fp_now_ns), for the stats */
 };
 
 /* Start the backend; returns NULL with a message on failure. */
@@ -32,5 +36,13 @@ const char *fwd_death_reason(struct fp_fs *fs);
 /* Stop the backend in order (DESTROY, SIGTERM, wait) and return its wait
  * status; the fs must still be destroyed with ops->destroy. */
 int fwd_stop(struct fp_fs *fs);
+
+/* Take over from a dead worker (takeover.c): rebuild the state from the
+ * journal, give the kernel the journaled replies it may lack (on fds, the
+ * files the workers read), and start bringing a backend up.  The caller
+ * then starts the transport and sends NOTIFY_RESEND.  0 or -errno. */
+struct fp_journal;
+int fwd_takeover(struct fp_fs *fs, struct fp_journal *j, const int *fds, int nfds,
+		 char *errbuf, size_t errlen);
 
 #endif

@@ -98,6 +98,11 @@ struct fwd {
 	char *up_cmd;                    /* asked for, not done yet */
 	int up_done, up_result;
 	char up_msg[512];
+	struct {                         /* the takeover that started us (stats_lock) */
+		uint64_t records, applied, skipped, replay_ns;
+		uint32_t replies, taken;
+		_Atomic uint32_t resent; /* requests the kernel sent again */
+	} takeover;
 };
 
 #define FWD(fs) ((struct fwd *)(fs))
@@ -156,6 +161,9 @@ void fwd_give_up(struct fwd *f, const char *fmt, ...) __attribute__((format(prin
  * may block it until a request we are serving completes). */
 void fwd_notify_later(struct fwd *f, const void *msg, size_t len);
 
+/* Start the reader thread.  0 or -errno. */
+int fwd_start_reader(struct fwd *f);
+
 /* ---- track.c ------------------------------------------------------------ */
 
 /* Request-time tracking (RELEASE, FLUSH, POLL, O_APPEND pre-size).
@@ -168,10 +176,12 @@ int fwd_track_request(struct fwd *f, struct fp_pending *p, const struct fuse_req
 int fwd_track_reply(struct fwd *f, struct fp_pending *p, void *msg, size_t len);
 /* The kernel refused that reply (write failed): undo what it counted. */
 void fwd_track_undo(struct fwd *f, struct fp_pending *p, void *msg, size_t len);
-/* FORGET and BATCH_FORGET: keep counts, forward what the backend must
- * forget (translated). */
+/* FORGET and BATCH_FORGET (read into read slot `slot`, journal.h): keep
+ * counts, forward what the backend must forget (translated).  Call without
+ * the gate: the kernel's side is journaled first, then the gate is taken
+ * for the backend's. */
 void fwd_track_forget(struct fwd *f, const struct fuse_in_header *in,
-		      const struct fuse_req_view *v);
+		      const struct fuse_req_view *v, int slot);
 /* Rewrite a validated backend notification to kernel ids in place.
  * Returns 0, or -ENOENT when it names nothing the kernel knows. */
 int fwd_translate_notify(struct fwd *f, void *msg, size_t len);
@@ -213,6 +223,10 @@ int fwd_upgrade_run(struct fwd *f, const char *cmd, char *msg, size_t n);
 void fwd_set_cmd(struct fwd *f, const char *cmd);
 /* A request that was part of a recovery got its answer. */
 void fwd_recovery_answered(struct fwd *f, struct fp_pending *p);
+/* A request the kernel sent again after a worker died (unique | 1 << 63),
+ * in the table and queued: judge it like one pending at a backend crash.
+ * Returns -ERESTART if the backend went away meanwhile (p stays queued). */
+int fwd_reinject(struct fwd *f, struct fp_pending *p);
 /* Status lines for `fuseproxy status`. */
 void fwd_recovery_status(struct fwd *f, FILE *out);
 

@@ -19,10 +19,14 @@
 #include "daemon.h"
 #include "control.h"
 #include "trace.h"
+#include "holder.h"
+#include "journal.h"
 #include <fcntl.h>
 #include <sys/wait.h>
 
 #define EXIT_RUNTIME 1
+/* The journal memfd: sparse, pages used as records are appended. */
+#define FP_JOURNAL_SIZE ((size_t)1 << 30)
 #define EXIT_USAGE   2
 
 static const char usage_text[] =
@@ -49,7 +53,10 @@ static const char usage_text[] =
 "                       wait instead of failing, what the kernel holds is\n"
 "                       rebuilt, pending requests are re-injected (see\n"
 "                       doc/recovery.md); N caps restarts per minute\n"
-"                       (default: unlimited)\n"
+"                       (default: unlimited).  Also runs the proxy as a\n"
+"                       worker process under a holder that keeps the\n"
+"                       mount: a worker that dies (kill -9) is replaced\n"
+"                       and the mount survives\n"
 "  -d, --debug          print one line per request and reply, with latency\n"
 "  -v, --verbose        lifecycle messages (INIT negotiation, mount, exit)\n"
 "  -j, --threads N      worker threads, each with its own /dev/fuse clone\n"
@@ -330,19 +337,84 @@ int main(int argc, char **argv)
 	return run(argc, argv);
 }
 
+/* The mount of the holder mode, for the holder's unmount callback. */
+struct held {
+	struct cli *c;
+	int argc;
+	char **argv;
+	struct fp_mount m;
+};
+
+static int serve(struct cli *c, int argc, char **argv, struct fp_mount *held_m,
+		 const struct fp_holder_info *hi);
+
+static int worker_run(void *arg, const struct fp_holder_info *hi)
+{
+	struct held *h = arg;
+	return serve(h->c, h->argc, h->argv, &h->m, hi);
+}
+
+static void holder_unmount(void *arg)
+{
+	struct held *h = arg;
+	if (fp_unmount(&h->m) < 0)
+		fp_mount_abort(&h->m);
+}
+
+/* --backend CMD --restart: this process becomes the holder (holder.h):
+ * mount, make every worker's /dev/fuse file and the journal, then run
+ * the proxy in worker processes it restarts when they die. */
+static int run_held(struct cli *c, int argc, char **argv)
+{
+	struct held h = { c, argc, argv, { 0 } };
+	struct fp_holder_info hi;
+	struct fp_holder_opts ho = {
+		.verbose = c->verbose, .restart_per_min = c->restart_per_min, .mnt = c->mnt,
+		.worker = worker_run, .arg = &h, .unmount = holder_unmount,
+	};
+	char err[512];
+	int fds[256], rc = EXIT_RUNTIME, nfds = 0;
+
+	memset(&hi, 0, sizeof hi);
+	/* -j is at most 256 = FP_J_MAX_SLOTS; the workers read into the journal's slots (journal.h) */
+	hi.journal_fd = fp_journal_create(FP_JOURNAL_SIZE, c->threads, FP_BUFSIZE);
+	if (hi.journal_fd < 0) {
+		fprintf(stderr, "fuseproxy: journal memfd: %s\n", strerror(-hi.journal_fd));
+		return EXIT_RUNTIME;
+	}
+	if (fp_mount(&c->mo, &h.m, err, sizeof err) < 0) {
+		fprintf(stderr, "fuseproxy: %s\n", err);
+		close(hi.journal_fd);
+		return EXIT_RUNTIME;
+	}
+	fds[nfds++] = h.m.fd;
+	while (nfds < c->threads) {
+		int fd = fp_fusedev_clone(h.m.fd, err, sizeof err);
+		if (fd < 0) {
+			fprintf(stderr, "fuseproxy: %s\n", err);
+			goto out;
+		}
+		fds[nfds++] = fd;
+	}
+	hi.holder = getpid();
+	hi.fds = fds;
+	hi.nfds = nfds;
+	rc = fp_holder_run(&ho, &hi);
+out:
+	fp_unmount(&h.m);
+	for (int i = 1; i < nfds; i++)
+		close(fds[i]);
+	fp_mount_free(&h.m);
+	close(hi.journal_fd);
+	for (int i = 0; i < c->noptbuf; i++)
+		free(c->optbuf[i]);
+	return rc;
+}
+
 static int run(int argc, char **argv)
 {
 	struct cli c;
-	struct fp_session s;
-	struct fp_mount m;
-	struct fp_fs *fs;
-	struct fp_fusedev *dev;
-	struct fp_control *ctl = NULL;
-	char err[512];
-	int e, rc = 0;
-	_Atomic int ended_err = 0;	/* written by a worker */
 	sigset_t set;
-	siginfo_t si;
 
 	memset(&c, 0, sizeof c);
 	parse_args(&c, argc, argv);
@@ -351,7 +423,6 @@ static int run(int argc, char **argv)
 
 	/* Block the signals we wait for before any thread exists, so every
 	 * thread inherits the mask and only the main thread takes them. */
-	main_thread = pthread_self();
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -359,6 +430,71 @@ static int run(int argc, char **argv)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (c.backend && c.restart && fd_mountpoint(c.mnt) < 0)
+		return run_held(&c, argc, argv);
+	return serve(&c, argc, argv, NULL, NULL);
+}
+
+/* A worker taking over from a dead one: rebuild from the journal, get
+ * back from the kernel what the dead one had read.  0 or -1. */
+static int take_over(struct fp_fs *fs, struct fp_journal *j, const struct fp_holder_info *hi)
+{
+	char err[512];
+
+	if (fwd_takeover(fs, j, hi->fds, hi->nfds, err, sizeof err) < 0) {
+		fprintf(stderr, "fuseproxy: cannot take over from the dead worker: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void journal_init(struct fp_session *s)
+{
+	fp_journal_set_kernel_init(s->journal, &s->kinit, &s->init, s->init_len, &s->wp);
+}
+
+/* Before the transport reads: the kernel queues again, unique | 1 << 63,
+ * every request read by the dead worker and not answered. */
+static void ask_resend(struct fp_session *s, const struct fp_holder_info *hi)
+{
+	struct fuse_out_header oh = { sizeof oh, FUSE_NOTIFY_RESEND, 0 };
+	uint64_t offered = s->kinit.flags;
+
+	if (s->kinit.flags & FUSE_INIT_EXT)
+		offered |= (uint64_t)s->kinit.flags2 << 32;
+	if (!(offered & FUSE_HAS_RESEND)) {
+		fprintf(stderr, "fuseproxy: takeover: this kernel cannot resend requests "
+			"(no FUSE_HAS_RESEND, Linux < 6.9): what the dead worker had read "
+			"waits for ever\n");
+		return;
+	}
+	if (write(hi->fds[0], &oh, sizeof oh) != (ssize_t)sizeof oh)
+		fprintf(stderr, "fuseproxy: takeover: NOTIFY_RESEND: %s\n", strerror(errno));
+}
+
+static int serve(struct cli *cp, int argc, char **argv, struct fp_mount *held_m,
+		 const struct fp_holder_info *hi)
+{
+	struct cli c = *cp;
+	struct fp_session s;
+	struct fp_mount m;
+	struct fp_fs *fs;
+	struct fp_fusedev *dev;
+	struct fp_control *ctl = NULL;
+	struct fp_journal *journal = NULL;
+	struct fp_journal_init ji;
+	char err[512], tpath[PATH_MAX], ppath[PATH_MAX];
+	int e, rc = 0, takeover = 0;
+	_Atomic int ended_err = 0;	/* written by a worker */
+	sigset_t set;
+	siginfo_t si;
+
+	main_thread = pthread_self();
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 
 	if (fp_session_init(&s, NULL, c.threads) < 0) {
 		fprintf(stderr, "fuseproxy: out of memory\n");
@@ -366,6 +502,38 @@ static int run(int argc, char **argv)
 	}
 	s.debug = c.debug;
 	s.verbose = c.verbose;
+	s.holder = hi;
+	if (hi) {
+		journal = fp_journal_attach(hi->journal_fd, err, sizeof err);
+		if (!journal) {
+			fprintf(stderr, "fuseproxy: %s\n", err);
+			fp_session_fini(&s);
+			return EXIT_RUNTIME;
+		}
+		s.journal = journal;
+		s.init_done = journal_init;
+		if (fp_journal_get_init(journal, &ji) == 0) {
+			/* no INIT comes again: the one the kernel negotiated */
+			takeover = 1;
+			s.kinit = ji.kinit;
+			s.init = ji.kout;
+			s.init_len = ji.kout_len;
+			s.wp = ji.wp;
+			atomic_store(&s.initialized, 1);
+			fprintf(stderr, "fuseproxy: takeover: worker %u (pid %d) starts %.1f ms after "
+				"worker %u died\n", hi->worker_no, (int)getpid(),
+				(double)(fp_now_ns() - hi->t_death) / 1e6, hi->worker_no - 1);
+		}
+		/* a later worker records next to the first one's trace */
+		if (c.trace_db && hi->worker_no) {
+			snprintf(tpath, sizeof tpath, "%s.%u", c.trace_db, hi->worker_no);
+			c.trace_db = tpath;
+		}
+		if (c.trace_pcap && hi->worker_no && strcmp(c.trace_pcap, "-")) {
+			snprintf(ppath, sizeof ppath, "%s.%u", c.trace_pcap, hi->worker_no);
+			c.trace_pcap = ppath;
+		}
+	}
 	if (c.trace_db || c.trace_pcap) {
 		struct fp_trace_opts to = {
 			.db_path = c.trace_db, .pcap_path = c.trace_pcap,
@@ -377,9 +545,14 @@ static int run(int argc, char **argv)
 		if (fp_trace_open(&s.trace, &to, err, sizeof err) < 0) {
 			fprintf(stderr, "fuseproxy: %s\n", err);
 			fp_session_fini(&s);
+			fp_journal_detach(journal);
 			return EXIT_RUNTIME;
 		}
 		s.trace_snaplen = c.snaplen;
+		if (takeover)
+			fp_trace_event(s.trace, FP_EV_WARNING, "proxy worker %u taking over from "
+				       "worker %u (killed by signal %d)", hi->worker_no,
+				       hi->worker_no - 1, hi->last_signal);
 	} else if (c.filter || c.snaplen != FP_TRACE_SNAPLEN_ALL || c.drop_policy) {
 		usage_error("--filter, -s and --drop-policy go with -w or --pcap%s", "");
 	}
@@ -389,6 +562,8 @@ static int run(int argc, char **argv)
 			.verbose = c.verbose, .debug = c.debug,
 			.restart = c.restart, .restart_per_min = c.restart_per_min,
 			.died = on_backend_died, .died_arg = NULL,
+			.journal = journal, .takeover = takeover,
+			.t_death = takeover ? hi->t_death : 0,
 		};
 		if (c.backend_log) {
 			fo.log_fd = open(c.backend_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
@@ -397,6 +572,7 @@ static int run(int argc, char **argv)
 				fprintf(stderr, "fuseproxy: --backend-log %s: %s\n", c.backend_log,
 					strerror(errno));
 				fp_session_fini(&s);
+				fp_journal_detach(journal);
 				return EXIT_RUNTIME;
 			}
 		}
@@ -410,12 +586,15 @@ static int run(int argc, char **argv)
 		fprintf(stderr, "fuseproxy: %s\n", err);
 		close_trace(&s);
 		fp_session_fini(&s);
+		fp_journal_detach(journal);
 		return EXIT_RUNTIME;
 	}
 	s.fs = fs;
 
-	int given_fd = fd_mountpoint(c.mnt);
-	if (given_fd >= 0) {
+	int given_fd = held_m ? -1 : fd_mountpoint(c.mnt);
+	if (held_m) {
+		m = *held_m;	/* the holder's: unmounting it ends the connection */
+	} else if (given_fd >= 0) {
 		/* "/dev/fd/N": serve an already-open FUSE connection (e.g. as the
 		 * backend of another fuseproxy) instead of mounting */
 		memset(&m, 0, sizeof m);
@@ -425,9 +604,13 @@ static int run(int argc, char **argv)
 		rc = EXIT_RUNTIME;
 		goto out_session;
 	}
-	if (c.verbose)
+	if (c.verbose && !takeover)
 		fprintf(stderr, "fuseproxy: mounted %s on %s (connection %u, %d workers)\n",
 			c.src ? c.src : c.backend, c.mnt, m.conn, c.threads);
+	if (takeover && take_over(fs, journal, hi) < 0) {
+		rc = EXIT_RUNTIME;
+		goto out_unmount;
+	}
 
 	{
 		char what[PATH_MAX + 64];
@@ -439,11 +622,30 @@ static int run(int argc, char **argv)
 			fprintf(stderr, "fuseproxy: warning: %s; `fuseproxy status` will not work\n",
 				err);
 	}
-	dev = fp_fusedev_start(m.fd, c.threads, given_fd >= 0, &s, on_ended, &ended_err, err, sizeof err);
+	/* before anything is read: NOTIFY_RESEND requeues every request in a
+	 * processing list, ours too, which would then come twice */
+	if (takeover)
+		ask_resend(&s, hi);
+	if (hi) {
+		void *slots[FP_J_MAX_SLOTS];
+		for (int i = 0; i < hi->nfds; i++)
+			slots[i] = fp_journal_slot(journal, i, NULL);
+		dev = fp_fusedev_start_fds(hi->fds, slots, hi->nfds, &s, on_ended, &ended_err, err,
+					   sizeof err);
+	}
+	else
+		dev = fp_fusedev_start(m.fd, c.threads, given_fd >= 0, &s, on_ended, &ended_err,
+				       err, sizeof err);
 	if (!dev) {
 		fprintf(stderr, "fuseproxy: %s\n", err);
 		rc = EXIT_RUNTIME;
 		goto out_unmount;
+	}
+	if (takeover) {
+		fprintf(stderr, "fuseproxy: takeover: serving again %.1f ms after worker %u died "
+			"(%.1f ms after this one started)\n",
+			(double)(fp_now_ns() - hi->t_death) / 1e6, hi->worker_no - 1,
+			(double)(fp_now_ns() - hi->t_fork) / 1e6);
 	}
 
 	for (;;) {
@@ -503,12 +705,14 @@ static int run(int argc, char **argv)
 out_unmount:
 	fp_control_stop(ctl);
 	fp_unmount(&m);
-	fp_mount_free(&m);
+	if (!held_m)
+		fp_mount_free(&m);
 out_session:
 	fp_session_fini(&s);
 	fs->ops->destroy(fs);
 	if (close_trace(&s) < 0 && !rc)
 		rc = EXIT_RUNTIME;
+	fp_journal_detach(journal);
 	for (int i = 0; i < c.noptbuf; i++)
 		free(c.optbuf[i]);
 	return rc;

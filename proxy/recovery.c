@@ -1256,9 +1256,17 @@ static int reinject_one(struct fwd *f, struct fp_pending *p)
 	return r;
 }
 
+int fwd_reinject(struct fwd *f, struct fp_pending *p)
+{
+	return reinject_one(f, p);
+}
+
+/* In the order the kernel issued them: a request the kernel resent after a
+ * worker died (1 << 63 ORed in) is older than any it sent since. */
 static int by_unique(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = *(const uint64_t *)a & ~FUSE_UNIQUE_RESEND,
+		 y = *(const uint64_t *)b & ~FUSE_UNIQUE_RESEND;
 	return x < y ? -1 : x > y;
 }
 
@@ -1483,6 +1491,10 @@ static void begin_stats(struct fwd *f)
 		f->last = f->cur;	/* a recovery cut short by this one */
 	memset(&f->cur, 0, sizeof f->cur);
 	f->cur.t_death = fp_now_ns();
+	if (f->o.t_death) {	/* a takeover: the worker died with the backend */
+		f->cur.t_death = f->o.t_death;
+		f->o.t_death = 0;
+	}
 	pthread_mutex_unlock(&f->stats_lock);
 	fp_pending_foreach(&f->pt, count_pending, &f->cur.pending);
 }
@@ -1512,6 +1524,28 @@ static void nothing(struct fp_pending *p, void *arg)
 	(void)arg;
 }
 
+/* The gate, from this (the reader) thread while the backend serves: a
+ * worker may hold it for reading while it waits for the answer to a
+ * request of its own (a lazy reopen or re-resolution, fwd_call), which only
+ * this thread reads.  Blocking on the gate would deadlock with it: wait a
+ * little at a time (new readers wait meanwhile), and pump in between. */
+static void gate_wrlock_serving(struct fwd *f)
+{
+	for (;;) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 2 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (!pthread_rwlock_clockwrlock(&f->gate, CLOCK_MONOTONIC, &ts))
+			return;
+		if (fwd_pump(f, 1) == -ERESTART)
+			fail_own(f);	/* it died: its callers stop waiting */
+	}
+}
+
 int fwd_upgrade_run(struct fwd *f, const char *cmd, char *msg, size_t n)
 {
 	char reason[320], *old = strdup(f->o.cmd);
@@ -1528,7 +1562,7 @@ int fwd_upgrade_run(struct fwd *f, const char *cmd, char *msg, size_t n)
 		old, oldpid, cmd, f->cur.pending);
 
 	/* 1. new requests wait here; what the old backend has, it answers */
-	pthread_rwlock_wrlock(&f->gate);
+	gate_wrlock_serving(f);
 	atomic_store(&f->recovering, 1);
 	pthread_rwlock_unlock(&f->gate);
 	deadline = fp_now_ns() + 10ull * 1000000000u;

@@ -107,6 +107,12 @@ static int do_init(struct fp_session *s, struct fp_req *req)
 	uint64_t offered, want;
 	int err;
 
+	if (atomic_load(&s->initialized)) {
+		/* sent again (NOTIFY_RESEND) after the worker that answered it
+		 * died before the kernel had the answer: the same answer */
+		memcpy(out, &s->init, sizeof *out);
+		return (int)s->init_len;
+	}
 	memset(out, 0, sizeof *out);
 	out->major = FUSE_KERNEL_VERSION;
 	out->minor = FUSE_KERNEL_MINOR_VERSION;
@@ -167,11 +173,12 @@ static int do_init(struct fp_session *s, struct fp_req *req)
 			out->max_write, out->max_pages, fb);
 	}
 	/* minor < 23 kernels read a shorter reply */
-	if (out->minor < 5)
-		return FUSE_COMPAT_INIT_OUT_SIZE;
-	if (out->minor < 23)
-		return FUSE_COMPAT_22_INIT_OUT_SIZE;
-	return (int)sizeof *out;
+	s->init_len = out->minor < 5 ? FUSE_COMPAT_INIT_OUT_SIZE :
+		      out->minor < 23 ? FUSE_COMPAT_22_INIT_OUT_SIZE : (uint32_t)sizeof *out;
+	/* a successor gets no INIT: it needs ours (before the kernel has it) */
+	if (s->init_done)
+		s->init_done(s);
+	return (int)s->init_len;
 }
 
 /* INTERRUPT: if a worker is still serving the target, signal it so a

@@ -39,11 +39,20 @@ struct fp_blocking {
 	pthread_t thread;
 };
 
+struct fp_journal;
+struct fp_holder_info;
+
 struct fp_session {
 	struct fp_fs *fs;
 	struct fuse_wire_params wp;    /* negotiated; written once at INIT */
 	struct fuse_init_in kinit;     /* the kernel's INIT as received */
 	struct fuse_init_out init;     /* what we answered */
+	uint32_t init_len;             /* its length on the wire */
+	struct fp_journal *journal;    /* under a holder (journal.h), or NULL */
+	/* called once INIT is negotiated, before the kernel gets the answer
+	 * (main.c journals it) */
+	void (*init_done)(struct fp_session *s);
+	const struct fp_holder_info *holder; /* under a holder (holder.h), or NULL */
 	_Atomic int initialized;
 	int debug;                     /* -d */
 	int verbose;                   /* -v */

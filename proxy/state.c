@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "state.h"
+#include "journal.h"
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
@@ -23,6 +24,15 @@
 #define MADE_UP_BASE (1ull << 48)
 
 #define container_of(p, T, m) ((T *)((char *)(p) - offsetof(T, m)))
+
+/* Every change the kernel can see goes to the journal (if any), under
+ * st->lock so records keep the order of the changes. */
+static void jlog(struct fp_state *st, uint16_t type, const void *a, size_t alen,
+		 const void *b, size_t blen)
+{
+	if (st->journal)
+		fp_journal_append(st->journal, type, a, alen, b, blen);
+}
 
 /* ---- hash tables -------------------------------------------------------- */
 
@@ -332,6 +342,11 @@ int fp_state_entry_locked(struct fp_state *st, uint64_t kparent, const char *nam
 	n->type = e->attr.mode & S_IFMT;
 	n->size = e->attr.size;
 	e->nodeid = n->knode;
+	if (st->journal) {
+		struct fp_j_entry je = { kparent, (uint32_t)flags, name ? (uint32_t)namelen : 0,
+					 *e };
+		jlog(st, FP_J_ENTRY, &je, sizeof je, name, name ? namelen : 0);
+	}
 	return 0;
 }
 
@@ -346,21 +361,34 @@ int fp_state_entry(struct fp_state *st, uint64_t kparent, const char *name,
 	return r;
 }
 
-static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
-			      uint64_t *bnode)
+/* The kernel's side of a FORGET: its count goes down.  A node at 0 stays
+ * until settle_locked, which needs its backend id.  Returns the count to
+ * forget on the backend as it is, for a node we do not know before any
+ * restart (ids are the backend's then: let it count), else 0. */
+static uint64_t kforget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt)
 {
 	struct fp_node *n = by_k(st, knode);
-	uint64_t dec, out = 0;
+	uint64_t dec;
 
 	if (!n) {
 		st->forgets_unknown++;
-		/* before any restart ids are the backend's: let it count */
-		*bnode = knode;
 		return st->translating ? 0 : cnt;
 	}
 	dec = cnt < n->klookup ? cnt : n->klookup;
 	n->klookup -= dec;
 	st->klookups -= dec;
+	return 0;
+}
+
+/* The backend's side: what it holds beyond the kernel's count is forgotten
+ * (*bnode set when that is not 0); a node nobody holds goes. */
+static uint64_t settle_locked(struct fp_state *st, uint64_t knode, uint64_t *bnode)
+{
+	struct fp_node *n = by_k(st, knode);
+	uint64_t out = 0;
+
+	if (!n)
+		return 0;	/* settled by another FORGET of it already */
 	if (n->bgen == st->gen && !(n->flags & FP_NODE_STALE)) {
 		if (!n->klookup)
 			out = n->blookup;
@@ -377,12 +405,55 @@ static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
 	return out;
 }
 
+static uint64_t forget_locked(struct fp_state *st, uint64_t knode, uint64_t cnt,
+			      uint64_t *bnode)
+{
+	struct fp_j_forget jf = { knode, cnt };
+	uint64_t pass;
+
+	jlog(st, FP_J_FORGET, &jf, sizeof jf, NULL, 0);
+	pass = kforget_locked(st, knode, cnt);
+	if (pass) {
+		*bnode = knode;
+		return pass;
+	}
+	return settle_locked(st, knode, bnode);
+}
+
 uint64_t fp_state_forget(struct fp_state *st, uint64_t knode, uint64_t n, uint64_t *bnode)
 {
 	uint64_t out;
 
 	pthread_mutex_lock(&st->lock);
 	out = forget_locked(st, knode, n, bnode);
+	pthread_mutex_unlock(&st->lock);
+	return out;
+}
+
+uint32_t fp_state_kforget(struct fp_state *st, int slot, uint64_t unique,
+			  const struct fuse_forget_one *one, uint32_t count, uint64_t *pass)
+{
+	uint32_t gen;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->journal)
+		fp_journal_append_kforget(st->journal, slot, unique, one, count);
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t p = kforget_locked(st, one[i].nodeid, one[i].nlookup);
+		if (pass)
+			pass[i] = p;
+	}
+	gen = st->gen;
+	pthread_mutex_unlock(&st->lock);
+	return gen;
+}
+
+uint64_t fp_state_forget_settle(struct fp_state *st, uint64_t knode, uint64_t *bnode)
+{
+	uint64_t out;
+
+	pthread_mutex_lock(&st->lock);
+	out = settle_locked(st, knode, bnode);
 	pthread_mutex_unlock(&st->lock);
 	return out;
 }
@@ -400,6 +471,7 @@ void fp_state_unlink(struct fp_state *st, uint64_t kparent, const char *name)
 	n = by_name(st, kparent, name);
 	if (n)
 		unname(st, n);
+	jlog(st, FP_J_UNLINK, &kparent, sizeof kparent, name, strlen(name) + 1);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -426,6 +498,16 @@ void fp_state_rename(struct fp_state *st, uint64_t kolddir, const char *oldname,
 		if (src)
 			set_name(st, src, knewdir, newname, strlen(newname));
 	}
+	if (st->journal) {
+		size_t ol = strlen(oldname) + 1, nl = strlen(newname) + 1;
+		char names[2 * (FUSE_NAME_MAX + 1)];
+		struct fp_j_rename jr = { kolddir, knewdir, flags, (uint32_t)ol };
+		if (ol + nl <= sizeof names) {
+			memcpy(names, oldname, ol);
+			memcpy(names + ol, newname, nl);
+			jlog(st, FP_J_RENAME, &jr, sizeof jr, names, ol + nl);
+		}
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -435,8 +517,11 @@ void fp_state_set_size(struct fp_state *st, uint64_t knode, uint64_t size)
 
 	pthread_mutex_lock(&st->lock);
 	n = by_k(st, knode);
-	if (n)
+	if (n && n->size != size) {
+		struct fp_j_size js = { knode, size, 0, 0 };
 		n->size = size;
+		jlog(st, FP_J_SIZE, &js, sizeof js, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -446,8 +531,11 @@ void fp_state_grow_size(struct fp_state *st, uint64_t knode, uint64_t end)
 
 	pthread_mutex_lock(&st->lock);
 	n = by_k(st, knode);
-	if (n && n->size < end)
+	if (n && n->size < end) {
+		struct fp_j_size js = { knode, end, 1, 0 };
 		n->size = end;
+		jlog(st, FP_J_SIZE, &js, sizeof js, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -526,8 +614,7 @@ int fp_state_open(struct fp_state *st, uint64_t knode, uint64_t *fh, uint32_t fl
 		h->bopen++;
 		h->open_flags = merge_open_flags(h->open_flags, flags);
 		*fh = h->kfh;
-		pthread_mutex_unlock(&st->lock);
-		return 0;
+		goto logged;
 	}
 	h = calloc(1, sizeof *h);
 	if (!h) {
@@ -554,6 +641,11 @@ int fp_state_open(struct fp_state *st, uint64_t knode, uint64_t *fh, uint32_t fl
 	if (dir)
 		st->ndirs++;
 	*fh = h->kfh;
+logged:
+	if (st->journal) {
+		struct fp_j_open jo = { knode, *fh, flags, fuse_open_flags, fopen, (uint32_t)!!dir };
+		jlog(st, FP_J_OPEN, &jo, sizeof jo, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 	return 0;
 }
@@ -610,6 +702,10 @@ int fp_state_release(struct fp_state *st, uint64_t knode, uint64_t kfh, uint64_t
 
 	pthread_mutex_lock(&st->lock);
 	h = h_by_k(st, knode, kfh);
+	if (st->journal) {
+		struct fp_j_pair jp = { knode, kfh };
+		jlog(st, FP_J_RELEASE, &jp, sizeof jp, NULL, 0);
+	}
 	if (!h) {
 		pthread_mutex_unlock(&st->lock);
 		*bfh = kfh;
@@ -697,6 +793,10 @@ void fp_state_lock(struct fp_state *st, uint64_t knode, uint64_t kfh,
 	}
 	if (lk->lk.type != F_UNLCK)
 		add_lock_locked(st, knode, kfh, lk->owner, s, e, lk->lk.type, lk->lk.pid, flock);
+	if (st->journal) {
+		struct fp_j_lock jl = { knode, kfh, *lk };
+		jlog(st, FP_J_LOCK, &jl, sizeof jl, NULL, 0);
+	}
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -712,6 +812,10 @@ void fp_state_unlock_owner(struct fp_state *st, uint64_t knode, uint64_t owner)
 		} else {
 			pp = &l->next;
 		}
+	}
+	if (st->journal) {
+		struct fp_j_pair jp = { knode, owner };
+		jlog(st, FP_J_UNLOCK_OWNER, &jp, sizeof jp, NULL, 0);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -733,6 +837,10 @@ void fp_state_poll(struct fp_state *st, uint64_t knode, uint64_t kfh, uint64_t k
 		p->kh = kh;
 		p->knode = knode;
 		p->kfh = kfh;
+	}
+	if (st->journal) {
+		struct fp_j_poll jp = { knode, kfh, kh };
+		jlog(st, FP_J_POLL, &jp, sizeof jp, NULL, 0);
 	}
 	pthread_mutex_unlock(&st->lock);
 }
@@ -930,4 +1038,199 @@ void fp_state_counts(struct fp_state *st, struct fp_state_counts *c)
 	if (st->gen)
 		fp_state_foreach_node_locked(st, count_stale, &c->stale);
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- journal replay ----------------------------------------------------- */
+
+int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t len)
+{
+	uint64_t b;
+
+#define NEED(T) if (len < sizeof(T)) return -EINVAL
+	switch (type) {
+	case FP_J_ENTRY: {
+		const struct fp_j_entry *je = pl;
+		struct fuse_entry_out e;
+		NEED(struct fp_j_entry);
+		if (je->namelen > len - sizeof *je)
+			return -EINVAL;
+		e = je->e;
+		return fp_state_entry(st, je->kparent, je->namelen ? (const char *)(je + 1) : NULL,
+				      je->namelen, &e, (int)je->flags);
+	}
+	case FP_J_FORGET: {
+		const struct fp_j_forget *jf = pl;
+		NEED(struct fp_j_forget);
+		fp_state_forget(st, jf->knode, jf->n, &b);
+		return 0;
+	}
+	case FP_J_NODE: {
+		const struct fp_j_nodesnap *ns = pl;
+		struct fuse_entry_out e;
+		struct fp_node *n;
+		int r;
+		NEED(struct fp_j_nodesnap);
+		if (ns->namelen > len - sizeof *ns || !ns->klookup)
+			return -EINVAL;
+		e = ns->e;
+		r = fp_state_entry(st, ns->kparent, ns->namelen ? (const char *)(ns + 1) : NULL,
+				   ns->namelen, &e, 0);
+		if (r < 0)
+			return r;
+		/* the other lookups it holds, on both sides as entries count */
+		pthread_mutex_lock(&st->lock);
+		n = by_k(st, e.nodeid);
+		if (n) {
+			n->klookup += ns->klookup - 1;
+			n->blookup += ns->klookup - 1;
+			st->klookups += ns->klookup - 1;
+			st->blookups += ns->klookup - 1;
+		}
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	case FP_J_KFORGET: {
+		const struct fp_j_kforget *jk = pl;
+		const struct fuse_forget_one *one = (const void *)(jk + 1);
+		NEED(struct fp_j_kforget);
+		if (jk->count > (len - sizeof *jk) / sizeof *one)
+			return -EINVAL;
+		fp_state_kforget(st, -1, jk->unique, one, jk->count, NULL);
+		for (uint32_t i = 0; i < jk->count; i++)
+			fp_state_forget_settle(st, one[i].nodeid, &b);
+		return 0;
+	}
+	case FP_J_UNLINK: {
+		const char *name = (const char *)pl + sizeof(uint64_t);
+		uint64_t parent;
+		NEED(uint64_t);
+		if (!memchr(name, 0, len - sizeof parent))
+			return -EINVAL;
+		memcpy(&parent, pl, sizeof parent);
+		fp_state_unlink(st, parent, name);
+		return 0;
+	}
+	case FP_J_RENAME: {
+		const struct fp_j_rename *jr = pl;
+		const char *old = (const char *)(jr + 1), *new;
+		NEED(struct fp_j_rename);
+		if (jr->oldlen == 0 || jr->oldlen >= len - sizeof *jr || old[jr->oldlen - 1] ||
+		    ((const char *)pl)[len - 1])
+			return -EINVAL;
+		new = old + jr->oldlen;
+		fp_state_rename(st, jr->olddir, old, jr->newdir, new, jr->flags);
+		return 0;
+	}
+	case FP_J_SIZE: {
+		const struct fp_j_size *js = pl;
+		NEED(struct fp_j_size);
+		if (js->grow)
+			fp_state_grow_size(st, js->knode, js->size);
+		else
+			fp_state_set_size(st, js->knode, js->size);
+		return 0;
+	}
+	case FP_J_OPEN: {
+		const struct fp_j_open *jo = pl;
+		uint64_t fh;
+		NEED(struct fp_j_open);
+		fh = jo->kfh;
+		return fp_state_open(st, jo->knode, &fh, jo->flags, jo->fuse_open_flags,
+				     jo->fopen, (int)jo->dir);
+	}
+	case FP_J_RELEASE: {
+		const struct fp_j_pair *jp = pl;
+		NEED(struct fp_j_pair);
+		fp_state_release(st, jp->a, jp->b, &b);
+		return 0;
+	}
+	case FP_J_LOCK: {
+		const struct fp_j_lock *jl = pl;
+		NEED(struct fp_j_lock);
+		fp_state_lock(st, jl->knode, jl->kfh, &jl->lk);
+		return 0;
+	}
+	case FP_J_UNLOCK_OWNER: {
+		const struct fp_j_pair *jp = pl;
+		NEED(struct fp_j_pair);
+		fp_state_unlock_owner(st, jp->a, jp->b);
+		return 0;
+	}
+	case FP_J_POLL: {
+		const struct fp_j_poll *jp = pl;
+		NEED(struct fp_j_poll);
+		fp_state_poll(st, jp->knode, jp->kfh, jp->kh);
+		return 0;
+	}
+	default:
+		return 0;	/* not a state record */
+	}
+#undef NEED
+}
+
+/* ---- snapshot (journal compaction) ------------------------------------- */
+
+struct dump {
+	fp_state_emit_fn emit;
+	void *arg;
+	int err;
+};
+
+static void dump_node(struct fp_node *n, void *arg)
+{
+	struct dump *d = arg;
+	struct fp_j_nodesnap ns;
+
+	if (d->err || !n->klookup)
+		return;
+	memset(&ns, 0, sizeof ns);
+	ns.kparent = n->name ? n->parent : 0;
+	ns.klookup = n->klookup;
+	ns.namelen = n->name ? (uint32_t)strlen(n->name) : 0;
+	ns.e.nodeid = n->knode;
+	ns.e.generation = n->generation;
+	ns.e.attr.ino = n->ino;
+	ns.e.attr.mode = n->type;
+	ns.e.attr.size = n->size;
+	d->err = d->emit(d->arg, FP_J_NODE, &ns, sizeof ns, n->name, ns.namelen);
+}
+
+static void dump_handle(struct fp_handle *h, void *arg)
+{
+	struct dump *d = arg;
+	struct fp_j_open jo = { h->knode, h->kfh, h->open_flags, h->fuse_open_flags, h->fopen,
+				h->dir };
+
+	/* one record per kernel open that shares it */
+	for (uint32_t i = 0; i < h->refs && !d->err; i++)
+		d->err = d->emit(d->arg, FP_J_OPEN, &jo, sizeof jo, NULL, 0);
+}
+
+int fp_state_dump(struct fp_state *st, fp_state_emit_fn emit, void *arg)
+{
+	struct dump d = { emit, arg, 0 };
+
+	pthread_mutex_lock(&st->lock);
+	fp_state_foreach_node_locked(st, dump_node, &d);
+	fp_state_foreach_handle_locked(st, dump_handle, &d);
+	for (struct fp_lock *l = st->locks; l && !d.err; l = l->next) {
+		struct fp_j_lock jl;
+		memset(&jl, 0, sizeof jl);
+		jl.knode = l->knode;
+		jl.kfh = l->kfh;
+		jl.lk.fh = l->kfh;
+		jl.lk.owner = l->owner;
+		jl.lk.lk.start = l->start;
+		jl.lk.lk.end = l->end;
+		jl.lk.lk.type = l->type;
+		jl.lk.lk.pid = l->pid;
+		jl.lk.lk_flags = l->flock ? FUSE_LK_FLOCK : 0;
+		d.err = emit(arg, FP_J_LOCK, &jl, sizeof jl, NULL, 0);
+	}
+	for (struct fp_poll *p = st->polls; p && !d.err; p = p->next) {
+		struct fp_j_poll jp = { p->knode, p->kfh, p->kh };
+		d.err = emit(arg, FP_J_POLL, &jp, sizeof jp, NULL, 0);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return d.err;
 }

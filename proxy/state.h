@@ -21,6 +21,8 @@
 
 #include "fuse_kernel.h"
 
+struct fp_journal;
+
 #define FP_ROOT_ID 1
 
 /* A chained hash: entries embed a fp_hlink; the caller walks a bucket and
@@ -104,6 +106,7 @@ struct fp_state {
 	uint64_t nnodes, nhandles, ndirs, nlocks, npolls;
 	uint64_t klookups, blookups;   /* sums over the nodes */
 	uint64_t forgets_unknown;      /* FORGETs for nodes we did not know */
+	struct fp_journal *journal;    /* changes are journaled here (or NULL) */
 };
 
 int fp_state_init(struct fp_state *st);
@@ -133,6 +136,21 @@ uint64_t fp_state_entry_undo(struct fp_state *st, uint64_t knode, uint64_t *bnod
  * none: the node is unknown, not resolved in this generation, or the
  * backend's count stays above the kernel's). */
 uint64_t fp_state_forget(struct fp_state *st, uint64_t knode, uint64_t n, uint64_t *bnode);
+
+/* The same in two steps, for the kernel's FORGET/BATCH_FORGET `unique`
+ * read into read slot `slot` (journal.h; -1: none).  First the kernel's
+ * side, at once, before anything can make the caller wait (a FORGET the
+ * worker read and lost before it is journaled is never sent again): one
+ * journal record, the kernel counts go down; pass[i] (if pass is not NULL)
+ * is what to forget on the backend as it is (node one[i].nodeid unknown
+ * before any restart), else 0.  Returns the generation: pass counts are
+ * for that backend only. */
+uint32_t fp_state_kforget(struct fp_state *st, int slot, uint64_t unique,
+			  const struct fuse_forget_one *one, uint32_t count, uint64_t *pass);
+/* Then, per node (with the backend fixed: under the forwarder's gate), the
+ * backend's side: how many lookups of *bnode to forget on the backend
+ * (0: none); a node the kernel no longer holds goes. */
+uint64_t fp_state_forget_settle(struct fp_state *st, uint64_t knode, uint64_t *bnode);
 
 /* Name changes after a successful UNLINK/RMDIR and RENAME/RENAME2. */
 void fp_state_unlink(struct fp_state *st, uint64_t kparent, const char *name);
@@ -214,5 +232,20 @@ struct fp_state_counts {
 		 forgets_unknown;
 };
 void fp_state_counts(struct fp_state *st, struct fp_state_counts *c);
+
+/* ---- journal (journal.h) ----------------------------------------------- */
+
+/* Apply one journaled change (kernel ids; call with st->journal NULL, on a
+ * state that has seen only journaled changes, so ids are identities).
+ * 0, -EINVAL for a malformed record, -ENOMEM. */
+int fp_state_apply(struct fp_state *st, uint16_t type, const void *pl, size_t len);
+
+/* The tables as journal records (FP_J_NODE, FP_J_OPEN, FP_J_LOCK,
+ * FP_J_POLL) that fp_state_apply turns back into the same tables, at
+ * kernel ids: the snapshot a compaction writes.  Stops at the first
+ * non-zero return of emit and returns it. */
+typedef int (*fp_state_emit_fn)(void *arg, uint16_t type, const void *a, size_t alen,
+				const void *b, size_t blen);
+int fp_state_dump(struct fp_state *st, fp_state_emit_fn emit, void *arg);
 
 #endif

@@ -346,43 +346,61 @@ void fwd_track_undo(struct fwd *f, struct fp_pending *p, void *msg, size_t len)
 /* ---- FORGET ------------------------------------------------------------- */
 
 void fwd_track_forget(struct fwd *f, const struct fuse_in_header *in,
-		      const struct fuse_req_view *v)
+		      const struct fuse_req_view *v, int slot)
 {
-	if (in->opcode == FUSE_FORGET) {
-		const struct fuse_forget_in *fi = v->fixed;
-		uint64_t b = 0, n = fp_state_forget(&f->st, in->nodeid, fi->nlookup, &b);
-		if (!f->st.translating && n == fi->nlookup && b == in->nodeid) {
-			struct iovec iov = { (void *)in, in->len };
-			fwd_send_raw(f, &iov, 1);
-		} else {
-			send_forget(f, b, n);
-		}
-		return;
-	}
-	/* BATCH_FORGET: the same per entry; one message out */
-	const struct fuse_batch_forget_in *bi = v->fixed;
-	const struct fuse_forget_one *one = v->data;
-	uint32_t count = bi->count, out = 0, same = !f->st.translating;
-	struct fuse_forget_one stackbuf[64], *o = stackbuf;
+	struct fuse_forget_one single, *one = &single, stackbuf[64], *o = stackbuf;
+	uint64_t passbuf[64], *pass = passbuf;
+	uint32_t count = 1, out = 0, gen, same;
 
-	if (count > 64 && !(o = malloc(count * sizeof *o))) {
-		/* out of memory: counts still kept, the backend keeps its own */
-		for (uint32_t i = 0; i < count; i++) {
-			uint64_t b;
-			fp_state_forget(&f->st, one[i].nodeid, one[i].nlookup, &b);
-		}
-		return;
+	if (in->opcode == FUSE_FORGET) {
+		single.nodeid = in->nodeid;
+		single.nlookup = ((const struct fuse_forget_in *)v->fixed)->nlookup;
+	} else {
+		count = ((const struct fuse_batch_forget_in *)v->fixed)->count;
+		one = (struct fuse_forget_one *)v->data;
 	}
+	if (count > 64) {
+		o = malloc(count * sizeof *o);
+		pass = malloc(count * sizeof *pass);
+		if (!o || !pass) {
+			/* out of memory: one message per node, nothing passed
+			 * on for nodes we do not know */
+			free(o);
+			free(pass);
+			o = NULL;
+			pass = NULL;
+		}
+	}
+	/* the kernel's side first, journaled before anything can make us wait
+	 * (the gate, while a recovery holds it): a worker killed then would
+	 * lose the FORGET, and the kernel never sends it again */
+	gen = fp_state_kforget(&f->st, slot, in->unique, one, count, pass);
+
+	/* the backend's side with the backend fixed */
+	if (f->o.restart)
+		pthread_rwlock_rdlock(&f->gate);
+	same = !f->st.translating && gen == f->st.gen && o;
 	for (uint32_t i = 0; i < count; i++) {
-		uint64_t b = 0, n = fp_state_forget(&f->st, one[i].nodeid, one[i].nlookup, &b);
+		uint64_t b = 0, n;
+		if (pass && pass[i]) {
+			/* for the backend of generation gen only */
+			b = one[i].nodeid;
+			n = gen == f->st.gen ? pass[i] : 0;
+		} else {
+			n = fp_state_forget_settle(&f->st, one[i].nodeid, &b);
+		}
 		if (n != one[i].nlookup || b != one[i].nodeid)
 			same = 0;
-		if (n)
+		if (n && o)
 			o[out++] = (struct fuse_forget_one){ b, n };
+		else if (n)
+			send_forget(f, b, n);
 	}
 	if (same) {
 		struct iovec iov = { (void *)in, in->len };
 		fwd_send_raw(f, &iov, 1);
+	} else if (out == 1) {
+		send_forget(f, o[0].nodeid, o[0].nlookup);
 	} else if (out) {
 		struct {
 			struct fuse_in_header h;
@@ -392,8 +410,12 @@ void fwd_track_forget(struct fwd *f, const struct fuse_in_header *in,
 		struct iovec iov[2] = { { &m, sizeof m }, { o, out * sizeof *o } };
 		fwd_send_raw(f, iov, 2);
 	}
+	if (f->o.restart)
+		pthread_rwlock_unlock(&f->gate);
 	if (o != stackbuf)
 		free(o);
+	if (pass != passbuf)
+		free(pass);
 }
 
 /* ---- notifications (backend -> kernel) ---------------------------------- */

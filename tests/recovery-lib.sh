@@ -2,6 +2,8 @@
 # tests/recovery-lib.sh: helpers of the crash-recovery tests (tests/recovery-*.sh), sourced
 # after tests/lib.sh and tests/daemons/proxy-lib.sh.
 #
+#   rec_worker_pid          pid of the proxy worker under fuseproxy's holder ($FP_PID with
+#                           --restart), or nothing
 #   rec_backend_pid         pid of the backend fuseproxy ($FP_PID) runs now, or nothing
 #   rec_locker FILE HOLD NAME [nb]
 #                           take an exclusive POSIX lock on FILE (waiting, or failing at
@@ -20,7 +22,12 @@
 #   rec_status MNT          `fuseproxy status MNT`
 #   rec_drop_caches         drop dentries and inodes (the kernel FORGETs what it can)
 
-rec_backend_pid() { pgrep -P "$FP_PID" | head -n 1 || true; }
+rec_worker_pid() { pgrep -P "$FP_PID" -x fp-worker | head -n 1 || true; }
+rec_backend_pid() {
+  local w
+  w=$(rec_worker_pid)
+  pgrep -P "${w:-$FP_PID}" | grep -v "^${w:-x}\$" | head -n 1 || true
+}
 
 rec_locker() {
   python3 - "$@" <<'EOF'

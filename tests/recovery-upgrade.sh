@@ -6,7 +6,11 @@
 # old one gone, `status` names the new command).  Also:
 #   - an upgrade to a command that cannot start ("false") fails (exit 1) and the old
 #     command serves again, the workload unaffected;
-#   - an upgrade of a fuseproxy without --restart is refused with a reason.
+#   - an upgrade of a fuseproxy without --restart is refused with a reason;
+#   - an upgrade that begins while a worker waits for the backend to reopen a handle
+#     (diskfs --slow-open, after a restart) completes, and so does the read that
+#     needed the handle (the reader thread pumps while it waits for the gate: it
+#     alone reads the answer the worker waits for).
 # Env: FUSEPROXY, DISKFS (optional).
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-400}
@@ -116,6 +120,40 @@ for name in diskfs overlay; do
   fp_stop "$m" umount || bad "fuseproxy did not stop"
   [ "$FP_STATUS" = 0 ] || bad "fuseproxy exited with $FP_STATUS"
 done
+
+# an upgrade while a worker waits for a lazy reopen: no deadlock
+name=reopen-race
+if [ -n "${DISKFS:-}" ] && [ -x "$DISKFS" ]; then
+  mkdir -p "$FP_TMP/rr"
+  printf 'held data\n' > "$FP_TMP/rr/f"
+  m=$FP_TMP/rr.mnt
+  cmd="$DISKFS -f --slow-open=1500 $FP_TMP/rr"
+  fpx_mount "$m" "$cmd" -v --restart
+  python3 - "$m/f" "$FP_TMP/rr.go" > "$FP_TMP/rr.out" 2>&1 <<'PY' &
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print("open", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+print(os.pread(fd, 9, 0).decode(), flush=True)
+PY
+  rp=$!
+  until grep -q open "$FP_TMP/rr.out" 2>/dev/null; do sleep 0.05; done
+  # a restart: the handle is reopened when it is next used
+  kill -KILL "$(rec_backend_pid)"
+  until rec_status "$m" | grep -q '^last recovery'; do sleep 0.05; done
+  touch "$FP_TMP/rr.go"
+  sleep 0.5	# the read waits for the slow reopen now
+  rc=0
+  out=$(timeout 30 "$FUSEPROXY" upgrade "$m" --backend "$cmd" 2>&1) || rc=$?
+  [ "$rc" = 0 ] && fp_log "[$name] $out" || bad "upgrade during a reopen: exit $rc, '$out'"
+  if wait "$rp" && grep -q "held data" "$FP_TMP/rr.out"; then
+    fp_log "[$name] the read that needed the reopen completed"
+  else
+    bad "the read that needed the reopen: $(cat "$FP_TMP/rr.out")"
+  fi
+  fp_stop "$m" umount || bad "fuseproxy did not stop"
+fi
 
 # without --restart: refused, with the reason
 name=no-restart

@@ -39,7 +39,7 @@ struct worker {
 	_Atomic int done;
 	void *inbuf;             /* FP_BUFSIZE, WRITE data page-aligned */
 	void *outbuf;            /* FP_BUFSIZE, header room + payload */
-	void *inmem, *outmem;    /* the allocations */
+	void *inmem, *outmem;    /* our allocations (inmem NULL: the caller's inbuf) */
 };
 
 /* Where a WRITE's data starts in the request, and a reply's payload after
@@ -168,7 +168,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int clone_fd(int fd, char *errbuf, size_t errlen)
+int fp_fusedev_clone(int fd, char *errbuf, size_t errlen)
 {
 	int nfd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	uint32_t src = (uint32_t)fd;
@@ -216,9 +216,27 @@ static void on_sigusr1(int sig)
 	(void)sig;
 }
 
+static struct fp_fusedev *start(int fd, const int *fds, void *const *inbufs, int nthreads,
+				int shared, struct fp_session *s, fp_fusedev_ended_fn ended,
+				void *arg, char *errbuf, size_t errlen);
+
 struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_session *s,
 				    fp_fusedev_ended_fn ended, void *arg,
 				    char *errbuf, size_t errlen)
+{
+	return start(fd, NULL, NULL, nthreads, shared, s, ended, arg, errbuf, errlen);
+}
+
+struct fp_fusedev *fp_fusedev_start_fds(const int *fds, void *const *inbufs, int nthreads,
+					struct fp_session *s, fp_fusedev_ended_fn ended,
+					void *arg, char *errbuf, size_t errlen)
+{
+	return start(fds[0], fds, inbufs, nthreads, 0, s, ended, arg, errbuf, errlen);
+}
+
+static struct fp_fusedev *start(int fd, const int *fds, void *const *inbufs, int nthreads,
+				int shared, struct fp_session *s, fp_fusedev_ended_fn ended,
+				void *arg, char *errbuf, size_t errlen)
 {
 	struct fp_fusedev *d = calloc(1, sizeof *d);
 	struct sigaction sa;
@@ -249,14 +267,16 @@ struct fp_fusedev *fp_fusedev_start(int fd, int nthreads, int shared, struct fp_
 		w->index = i;
 		w->own_fd = -1;
 		w->chan.ops = &dev_chan_ops;
-		w->inbuf = place(&w->inmem, IN_DATA_OFF);
+		w->inbuf = inbufs ? inbufs[i] : place(&w->inmem, IN_DATA_OFF);
 		w->outbuf = place(&w->outmem, OUT_DATA_OFF);
 		if (!w->inbuf || !w->outbuf)
 			goto nomem;
-		if (i == 0 || shared) {
+		if (fds) {
+			w->chan.fd = fds[i];	/* the caller's, kept open by it */
+		} else if (i == 0 || shared) {
 			w->chan.fd = fd;
 		} else {
-			int c = clone_fd(fd, errbuf, errlen);
+			int c = fp_fusedev_clone(fd, errbuf, errlen);
 			if (c < 0)
 				goto fail;
 			w->chan.fd = w->own_fd = c;

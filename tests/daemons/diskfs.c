@@ -12,9 +12,13 @@
  *     --crash-before=OP[:NAME]  the same, before performing it
  *     --hang-before=OP[:NAME]   stop answering (sleep for ever) before performing OP:
  *                               a backend that hangs, for --backend-timeout
+ *     --hang-after=OP[:NAME]    perform OP, then never reply: a request done but still
+ *                               pending (for a proxy worker killed meanwhile)
  *     --crash-marker=FILE       crash only if FILE does not exist, and create it first:
  *                               the restarted instance does not crash again
  *     --timeout=S               entry and attribute timeout (default 1.0)
+ *     --slow-open=MS            every OPEN takes MS milliseconds more (a reopen the
+ *                               proxy waits for, for a race with an upgrade)
  *     --remote-locks            serve POSIX and flock locks itself (POSIX_LOCKS,
  *                               FLOCK_LOCKS); without it the kernel keeps them locally:
  *                               remote locks race close(2) (the kernel releases the
@@ -52,7 +56,8 @@
 /* ---- options ------------------------------------------------------------------ */
 
 static struct diskfs_opts {
-	char *crash_after, *crash_before, *hang_before, *marker, *timeout_str;
+	char *crash_after, *crash_before, *hang_before, *hang_after, *marker, *timeout_str;
+	int slow_open_ms;
 	double timeout;
 	int remote_locks;
 } opt = { .timeout = 1.0 };
@@ -62,8 +67,10 @@ static const struct fuse_opt optspec[] = {
 	DOPT("--crash-after=%s", crash_after),
 	DOPT("--crash-before=%s", crash_before),
 	DOPT("--hang-before=%s", hang_before),
+	DOPT("--hang-after=%s", hang_after),
 	DOPT("--crash-marker=%s", marker),
 	DOPT("--timeout=%s", timeout_str),
+	DOPT("--slow-open=%d", slow_open_ms),
 	{ "--remote-locks", offsetof(struct diskfs_opts, remote_locks), 1 },
 	FUSE_OPT_END
 };
@@ -107,11 +114,12 @@ static void crash_point(const char *spec, const char *when, const char *op, cons
 			return;		/* crashed once already */
 		close(fd);
 	}
-	snprintf(buf, sizeof buf, "diskfs: %s %s %s %s\n", strcmp(when, "hang") ? "crashing" :
-		 "hanging", strcmp(when, "hang") ? when : "before", op, name ? name : "");
+	snprintf(buf, sizeof buf, "diskfs: %s %s %s %s\n", strncmp(when, "hang", 4) ? "crashing" :
+		 "hanging", strcmp(when, "hang") ? (strcmp(when, "hang-after") ? when : "after")
+		 : "before", op, name ? name : "");
 	if (write(2, buf, strlen(buf)) < 0)
 		_exit(2);
-	if (!strcmp(when, "hang")) {
+	if (!strncmp(when, "hang", 4)) {
 		for (;;)
 			pause();
 	}
@@ -122,7 +130,10 @@ static void crash_point(const char *spec, const char *when, const char *op, cons
 		crash_point(opt.crash_before, "before", op, name);    \
 		crash_point(opt.hang_before, "hang", op, name);       \
 	} while (0)
-#define CRASH_AFTER(op, name) crash_point(opt.crash_after, "after", op, name)
+#define CRASH_AFTER(op, name) do {                            \
+		crash_point(opt.crash_after, "after", op, name);      \
+		crash_point(opt.hang_after, "hang-after", op, name);  \
+	} while (0)
 
 /* ---- inodes ------------------------------------------------------------------- */
 
@@ -482,6 +493,8 @@ static void d_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (opt.slow_open_ms > 0)
+		usleep((useconds_t)opt.slow_open_ms * 1000);
 	procpath(path, sizeof path, fd);
 	/* no O_DIRECT: libfuse's buffers are not aligned for it (the kernel
 	 * still does direct I/O towards us) */
@@ -540,7 +553,7 @@ static void d_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t siz
 		    struct fuse_file_info *fi)
 {
 	char nb[PATH_MAX];
-	const char *name = (opt.crash_after || opt.crash_before || opt.hang_before) ?
+	const char *name = (opt.crash_after || opt.crash_before || opt.hang_before || opt.hang_after) ?
 			   name_of((int)fi->fh, nb, sizeof nb) : NULL;
 	ssize_t n;
 	(void)ino;
@@ -727,7 +740,7 @@ static void d_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	char nb[PATH_MAX];
 	const char *name = NULL;
 	(void)ino;
-	if (sleep && (opt.crash_after || opt.crash_before || opt.hang_before))
+	if (sleep && (opt.crash_after || opt.crash_before || opt.hang_before || opt.hang_after))
 		name = name_of((int)fi->fh, nb, sizeof nb);
 	if (sleep)
 		CRASH_BEFORE("setlkw", name);
@@ -747,7 +760,7 @@ static void d_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, i
 	const char *name = NULL;
 	int sleep = !(op & LOCK_NB) && !(op & LOCK_UN);
 	(void)ino;
-	if (sleep && (opt.crash_after || opt.crash_before))
+	if (sleep && (opt.crash_after || opt.crash_before || opt.hang_after))
 		name = name_of((int)fi->fh, nb, sizeof nb);
 	if (sleep)
 		CRASH_BEFORE("setlkw", name);

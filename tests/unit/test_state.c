@@ -281,6 +281,46 @@ static void locks(void **s)
 	assert_int_equal(c.handles, 0);
 }
 
+/* FORGET in two steps (the kernel's side, then the backend's under the
+ * forwarder's gate), with two FORGETs of one node interleaved: the second
+ * one's backend step finds the node settled and gone, and must not pass its
+ * count on as if the node were unknown. */
+static void forget_two_steps(void **s)
+{
+	struct fp_state *st = *s;
+	struct fuse_forget_one a = { 5, 1 }, u = { 77, 3 };
+	struct fp_state_counts c;
+	uint64_t pass = 9, b = 0;
+
+	add(st, FP_ROOT_ID, "a", 5, 100, S_IFREG | 0644);
+	add(st, FP_ROOT_ID, "a", 5, 100, S_IFREG | 0644);
+	assert_int_equal(fp_state_kforget(st, -1, 10, &a, 1, &pass), 0);
+	assert_int_equal(pass, 0);
+	assert_int_equal(fp_state_kforget(st, -1, 12, &a, 1, &pass), 0);
+	fp_state_counts(st, &c);
+	assert_int_equal(c.klookups, 0);	/* the kernel's side is done */
+	assert_int_equal(c.nodes, 2);		/* kept for its backend id */
+	assert_int_equal(fp_state_forget_settle(st, 5, &b), 2);	/* both at once */
+	assert_int_equal(b, 5);
+	b = 0;
+	assert_int_equal(fp_state_forget_settle(st, 5, &b), 0);	/* nothing left */
+	assert_int_equal(b, 0);
+	fp_state_counts(st, &c);
+	assert_int_equal(c.nodes, 1);
+	assert_int_equal(c.blookups, 0);
+	/* unknown before a restart: the kernel's step says to pass it on */
+	assert_int_equal(fp_state_kforget(st, -1, 14, &u, 1, &pass), 0);
+	assert_int_equal(pass, 3);
+	/* a node looked up again between the two steps keeps one on each side */
+	add(st, FP_ROOT_ID, "a", 5, 100, S_IFREG | 0644);
+	fp_state_kforget(st, -1, 16, &a, 1, NULL);
+	add(st, FP_ROOT_ID, "a", 5, 100, S_IFREG | 0644);
+	assert_int_equal(fp_state_forget_settle(st, 5, &b), 1);
+	fp_state_counts(st, &c);
+	assert_int_equal(c.klookups, 1);
+	assert_int_equal(c.blookups, 1);
+}
+
 /* Many nodes: the hash tables grow and keep every one findable. */
 static void many(void **s)
 {
@@ -315,6 +355,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(many, setup, teardown),
+		cmocka_unit_test_setup_teardown(forget_two_steps, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
