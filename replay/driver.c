@@ -407,6 +407,7 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 			return 0;
 		}
 		note_sent(R, ex);
+		tgt->int_sent = true;
 		rp_record(R, ex, NULL, 0, now, FP_TRACE_F_NOREPLY);
 		rep_count(&R->rep, ex->x.opcode, RP_O_SENT, ex->quiet);
 		goto done;

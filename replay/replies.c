@@ -51,7 +51,8 @@ void rp_record(struct run *R, const struct rp_ex *ex, const void *reply,
 	x.t_sent = ex->t_sent;
 	x.t_reply = t_done;
 	x.t_written = t_done;
-	x.flags = flags | (R->t->in_process ? 0 : FP_TRACE_F_BACKEND);
+	x.flags = flags | (R->t->in_process ? 0 : FP_TRACE_F_BACKEND) |
+		  (ex->int_sent ? FP_TRACE_F_INTERRUPTED : 0);
 	x.req = ex->sent;
 	x.req_len = ex->sent_len;
 	if (reply) {

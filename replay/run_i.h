@@ -38,6 +38,8 @@ struct rp_ex {
 	bool rec_pending;                /* no recorded reply to compare with */
 	bool noreply;                    /* the op takes no reply */
 	bool blocker;                    /* waited on other requests when recorded */
+	bool int_sent;                   /* we sent an INTERRUPT for it: -w marks it
+					    interrupted, so its replay waits for it */
 	bool creator;                    /* may hand out ids */
 	bool name_op;                    /* in_header.nodeid is the parent */
 	char skip[320];                  /* non-empty: skip it, for this reason */

@@ -70,6 +70,13 @@ if [ -x "${MEMFS:-}" ]; then
       --timeout 5
     rp_expect "$RP_TMP/intr-$conc.err" 'READ of ino [0-9]+ interrupted after'
   done
+  # a replay that sent an INTERRUPT records its request as interrupted (-w), so
+  # replaying that trace sends the INTERRUPT after it, not skipped before it
+  rp_replay 0 intr-w intr.db --backend "$MEMFS -f --slow-ms=60000" --timeout 5 -w intr-w.db
+  rp_replay 0 intr-w-again intr-w.db --backend "$MEMFS -f --slow-ms=60000" --timeout 5 \
+    --json intr-again.json
+  [ "$(rp_json intr-again.json '(j["summary"]["skipped"], j["summary"]["matched"])')" = "(0, 6)" ] ||
+    rp_fail "replay of the replay of an interrupted READ: $(rp_json intr-again.json 'j["summary"]')"
 else
   rp_log "memfs not built: pending and interrupt parts skipped"
 fi
