@@ -30,6 +30,9 @@
 #define FOP_SETXATTR_EXT (1u << 6) /* in_size needs FUSE_SETXATTR_EXT, else
 				      FUSE_COMPAT_SETXATTR_IN_SIZE */
 #define FOP_CUSE      (1u << 7)  /* also used by CUSE devices */
+#define FOP_LOOKS     (1u << 8)  /* only looks: changes nothing in the filesystem,
+				    so its order among other such requests does
+				    not show in their answers (fusereplay) */
 
 /* Opcode families (for -d colouring, per-family printers, statistics). */
 enum fuse_family {

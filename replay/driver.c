@@ -262,25 +262,11 @@ static bool depends(const struct rp_ex *i, const struct rp_ex *j)
 	return false;
 }
 
-/* Requests that only look: their order among themselves does not matter. */
-static bool looks_only(uint32_t opcode)
-{
-	switch (opcode) {
-	case FUSE_LOOKUP: case FUSE_GETATTR: case FUSE_READLINK: case FUSE_READ:
-	case FUSE_STATFS: case FUSE_GETXATTR: case FUSE_LISTXATTR: case FUSE_READDIR:
-	case FUSE_READDIRPLUS: case FUSE_ACCESS: case FUSE_GETLK: case FUSE_BMAP:
-	case FUSE_LSEEK: case FUSE_STATX: case FUSE_POLL:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* Does the order of i and j show in their answers?  Both are replayed in
  * the order they finished in the recording (see tracein.c), so j waits. */
 static bool conflicts(const struct rp_ex *i, const struct rp_ex *j)
 {
-	if (looks_only(i->x.opcode) && looks_only(j->x.opcode))
+	if ((i->op->flags & FOP_LOOKS) && (j->op->flags & FOP_LOOKS))
 		return false;
 	return shares_id(i, j);
 }
