@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "hash.h"
 #include "decode.h"
 #include "opcodes.h"
 #include "paths.h"
@@ -40,30 +41,9 @@ struct an_paths {
 	void *arg;
 };
 
-static uint64_t mix64(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	k *= 0xc4ceb9fe1a85ec53ull;
-	k ^= k >> 33;
-	return k;
-}
-
-static uint32_t dent_hash(uint64_t parent, const char *name, size_t len)
-{
-	uint64_t h = 0xcbf29ce484222325ull ^ mix64(parent);
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)name[i];
-		h *= 0x100000001b3ull;
-	}
-	return (uint32_t)(h ^ (h >> 32));
-}
-
 static struct node *node_get(const struct an_paths *p, uint64_t id)
 {
-	struct node *n = p->ids[mix64(id) & (p->cap - 1)];
+	struct node *n = p->ids[fp_mix64(id) & (p->cap - 1)];
 
 	while (n && n->id != id)
 		n = n->next_id;
@@ -82,7 +62,7 @@ static int grow(struct an_paths *p)
 	}
 	for (size_t i = 0; i < p->cap; i++) {
 		for (struct node *n = p->ids[i], *next; n; n = next) {
-			size_t s = mix64(n->id) & (cap - 1);
+			size_t s = fp_mix64(n->id) & (cap - 1);
 
 			next = n->next_id;
 			n->next_id = ids[s];
@@ -117,7 +97,7 @@ static struct node *node_make(struct an_paths *p, uint64_t id)
 	if (!n)
 		return NULL;
 	n->id = id;
-	s = mix64(id) & (p->cap - 1);
+	s = fp_mix64(id) & (p->cap - 1);
 	n->next_id = p->ids[s];
 	p->ids[s] = n;
 	p->n++;
@@ -126,7 +106,7 @@ static struct node *node_make(struct an_paths *p, uint64_t id)
 
 static struct node *dent_find(const struct an_paths *p, uint64_t parent, const char *name)
 {
-	uint32_t h = dent_hash(parent, name, strlen(name));
+	uint32_t h = (uint32_t)fp_name_hash(parent, name, strlen(name));
 
 	for (struct node *n = p->dents[h & (p->cap - 1)]; n; n = n->next_d)
 		if (n->dh == h && n->parent == parent && !strcmp(n->name, name))
@@ -174,7 +154,7 @@ static int dent_link(struct an_paths *p, struct node *n, uint64_t parent, const 
 	free(n->name);
 	n->name = copy;
 	n->parent = parent;
-	n->dh = dent_hash(parent, copy, len);
+	n->dh = (uint32_t)fp_name_hash(parent, copy, len);
 	n->flags = (n->flags | N_NAMED) & ~N_DELETED;
 	s = n->dh & (p->cap - 1);
 	n->next_d = p->dents[s];
@@ -194,7 +174,7 @@ static void node_drop(struct an_paths *p, struct node *n)
 		p->gone(p->arg, n->user, n->id, path);
 	}
 	dent_unlink(p, n);
-	for (pp = &p->ids[mix64(n->id) & (p->cap - 1)]; *pp; pp = &(*pp)->next_id) {
+	for (pp = &p->ids[fp_mix64(n->id) & (p->cap - 1)]; *pp; pp = &(*pp)->next_id) {
 		if (*pp == n) {
 			*pp = n->next_id;
 			break;

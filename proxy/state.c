@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hash.h"
 #include "state.h"
 #include "journal.h"
 
@@ -36,27 +37,9 @@ static void jlog(struct fp_state *st, uint16_t type, const void *a, size_t alen,
 
 /* ---- hash tables -------------------------------------------------------- */
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return x;
-}
-
-static uint64_t name_hash(uint64_t parent, const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ull ^ mix(parent);
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ull;
-	return mix(h);
-}
-
 static uint64_t pair_hash(uint64_t a, uint64_t b)
 {
-	return mix(mix(a) ^ b);
+	return fp_mix64(fp_mix64(a) ^ b);
 }
 
 static int ht_init(struct fp_htab *t)
@@ -132,7 +115,7 @@ static void ht_del(struct fp_htab *t, struct fp_hlink *l)
 
 static struct fp_node *by_k(struct fp_state *st, uint64_t knode)
 {
-	uint64_t h = mix(knode);
+	uint64_t h = fp_mix64(knode);
 	HT_EACH(&st->nk, h, l) {
 		struct fp_node *n = container_of(l, struct fp_node, kl);
 		if (n->knode == knode)
@@ -143,7 +126,7 @@ static struct fp_node *by_k(struct fp_state *st, uint64_t knode)
 
 static struct fp_node *by_b(struct fp_state *st, uint64_t bnode)
 {
-	uint64_t h = mix(bnode ^ 0x5bd1e995u);
+	uint64_t h = fp_mix64(bnode ^ 0x5bd1e995u);
 	HT_EACH(&st->nb, h, l) {
 		struct fp_node *n = container_of(l, struct fp_node, bl);
 		if (n->bnode == bnode)
@@ -154,7 +137,7 @@ static struct fp_node *by_b(struct fp_state *st, uint64_t bnode)
 
 static struct fp_node *by_name(struct fp_state *st, uint64_t parent, const char *name)
 {
-	uint64_t h = name_hash(parent, name);
+	uint64_t h = fp_name_hash(parent, name, strlen(name));
 	HT_EACH(&st->nn, h, l) {
 		struct fp_node *n = container_of(l, struct fp_node, nl);
 		if (n->parent == parent && !strcmp(n->name, name))
@@ -168,7 +151,7 @@ static void nb_add(struct fp_state *st, struct fp_node *n)
 	if ((n->flags & IN_NB) && n->bgen == st->gen)
 		return;
 	n->flags |= IN_NB;
-	ht_add(&st->nb, &n->bl, mix(n->bnode ^ 0x5bd1e995u));
+	ht_add(&st->nb, &n->bl, fp_mix64(n->bnode ^ 0x5bd1e995u));
 }
 
 static void nb_del(struct fp_state *st, struct fp_node *n)
@@ -206,7 +189,7 @@ static void set_name(struct fp_state *st, struct fp_node *n, uint64_t parent,
 	if (old)
 		unname(st, old);
 	n->parent = parent;
-	ht_add(&st->nn, &n->nl, name_hash(parent, n->name));
+	ht_add(&st->nn, &n->nl, fp_name_hash(parent, n->name, strlen(n->name)));
 }
 
 static uint64_t made_up_knode(struct fp_state *st)
@@ -245,7 +228,7 @@ int fp_state_init(struct fp_state *st)
 	/* the root is nobody's entry: the kernel holds it from the mount on */
 	root->knode = root->bnode = FP_ROOT_ID;
 	root->type = S_IFDIR;
-	ht_add(&st->nk, &root->kl, mix(FP_ROOT_ID));
+	ht_add(&st->nk, &root->kl, fp_mix64(FP_ROOT_ID));
 	nb_add(st, root);
 	st->nnodes = 1;
 	return 0;
@@ -326,7 +309,7 @@ int fp_state_entry_locked(struct fp_state *st, uint64_t kparent, const char *nam
 		n->knode = by_k(st, b) ? made_up_knode(st) : b;
 		n->bnode = b;
 		n->bgen = st->gen;
-		ht_add(&st->nk, &n->kl, mix(n->knode));
+		ht_add(&st->nk, &n->kl, fp_mix64(n->knode));
 		nb_add(st, n);
 		st->nnodes++;
 	}

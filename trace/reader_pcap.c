@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "hash.h"
 #include "pcap_format.h"
 #include "reader_i.h"
 
@@ -49,10 +50,7 @@ struct pc_reader {
 
 static size_t slot_of(const struct pairmap *m, uint64_t key)
 {
-	key ^= key >> 33;
-	key *= 0xff51afd7ed558ccdull;
-	key ^= key >> 33;
-	return (size_t)key & (m->cap - 1);
+	return (size_t)fp_mix64(key) & (m->cap - 1);
 }
 
 static int pm_grow(struct pairmap *m)
