@@ -486,7 +486,7 @@ void fp_session_process(struct fp_session *s, struct fp_req *req)
 		fuse_format_request(reqtxt, sizeof reqtxt, &req->v);
 	/* The name, now: the caller may be gone by the time the exchange is
 	 * recorded (a cat's FLUSH is answered, cat exits). */
-	if (s->trace && in->pid)
+	if (s->trace && in->pid && fp_trace_wants(s->trace, in->opcode))
 		fp_trace_comm(s->trace, req->worker, in->pid, req->t_read, req->comm);
 
 	switch (in->opcode) {
