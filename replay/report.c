@@ -342,8 +342,9 @@ static int write_file(const char *path, const struct sbuf *b, char *err, size_t 
 	FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
 
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno;	/* snprintf may change errno */
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
 	}
 	fputs(sb_str(b), f);
 	if (f == stdout)
@@ -353,6 +354,20 @@ static int write_file(const char *path, const struct sbuf *b, char *err, size_t 
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Writes a finished report (unless building it ran out of memory) and
+ * frees it: the JSON and JUnit writers end the same way. */
+static int write_report(const char *path, struct sbuf *b, char *err, size_t errlen)
+{
+	int ret = -ENOMEM;
+
+	if (b->oom)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else
+		ret = write_file(path, b, err, errlen);
+	sb_free(b);
+	return ret;
 }
 
 static const char *result_word(int end)
@@ -373,7 +388,6 @@ int rep_json(const struct rp_report *r, const char *path, char *err, size_t errl
 	static const char *const cmp[] = { "semantic", "strict", "none" };
 	static const char *const conc[] = { "serial", "recorded", "window" };
 	bool first = true;
-	int ret;
 
 	sb_lit(&b, "{\n  \"tool\": \"fusereplay\", \"version\": ");
 	sb_json_str(&b, FP_VERSION);
@@ -447,14 +461,7 @@ int rep_json(const struct rp_report *r, const char *path, char *err, size_t errl
 	json_list(&b, r, o->pending ? "pending_answers" : "unrecorded_answers", &r->answers);
 	json_list(&b, r, "in_flight", &r->inflight);
 	sb_lit(&b, "\n}\n");
-	if (b.oom) {
-		sb_free(&b);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	ret = write_file(path, &b, err, errlen);
-	sb_free(&b);
-	return ret;
+	return write_report(path, &b, err, errlen);
 }
 
 /* ---- JUnit XML ------------------------------------------------------------- */
@@ -500,7 +507,7 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 {
 	const struct rp_opts *o = r->o;
 	struct sbuf b = { 0 };
-	int tests = 0, failures = 0, errors = 0, skipped = 0, ret;
+	int tests = 0, failures = 0, errors = 0, skipped = 0;
 	char num[64], host[256] = "localhost", stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -624,12 +631,5 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 		sb_lit(&b, "/>\n");
 	}
 	sb_lit(&b, "  </testsuite>\n</testsuites>\n");
-	if (b.oom) {
-		sb_free(&b);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	ret = write_file(path, &b, err, errlen);
-	sb_free(&b);
-	return ret;
+	return write_report(path, &b, err, errlen);
 }
