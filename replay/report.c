@@ -1,5 +1,6 @@
 /* \summary: the replay report: text on stdout, --json and --junit files. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,6 +474,20 @@ static void xml_attr(struct sbuf *b, const char *name, const char *val)
 	sb_lit(b, "\"");
 }
 
+/* An attribute whose value is printf-formatted (counts, seconds). */
+static void xml_attrf(struct sbuf *b, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void xml_attrf(struct sbuf *b, const char *name, const char *fmt, ...)
+{
+	char val[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof val, fmt, ap);
+	va_end(ap);
+	xml_attr(b, name, val);
+}
+
 static void xml_item_text(struct sbuf *b, const struct rp_report *r, const struct rp_item *it)
 {
 	struct sbuf t = { 0 };
@@ -508,7 +523,7 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 	const struct rp_opts *o = r->o;
 	struct sbuf b = { 0 };
 	int tests = 0, failures = 0, errors = 0, skipped = 0;
-	char num[64], host[256] = "localhost", stamp[32];
+	char host[256] = "localhost", stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -530,30 +545,21 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 
 	sb_lit(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
 	xml_attr(&b, "name", "fusereplay");
-	snprintf(num, sizeof num, "%d", tests);
-	xml_attr(&b, "tests", num);
-	snprintf(num, sizeof num, "%d", failures);
-	xml_attr(&b, "failures", num);
-	snprintf(num, sizeof num, "%d", errors);
-	xml_attr(&b, "errors", num);
-	snprintf(num, sizeof num, "%.3f", r->elapsed);
-	xml_attr(&b, "time", num);
+	xml_attrf(&b, "tests", "%d", tests);
+	xml_attrf(&b, "failures", "%d", failures);
+	xml_attrf(&b, "errors", "%d", errors);
+	xml_attrf(&b, "time", "%.3f", r->elapsed);
 	sb_lit(&b, ">\n  <testsuite");
 	{
 		char name[512];
 		snprintf(name, sizeof name, "fusereplay %s", o->trace);
 		xml_attr(&b, "name", name);
 	}
-	snprintf(num, sizeof num, "%d", tests);
-	xml_attr(&b, "tests", num);
-	snprintf(num, sizeof num, "%d", failures);
-	xml_attr(&b, "failures", num);
-	snprintf(num, sizeof num, "%d", errors);
-	xml_attr(&b, "errors", num);
-	snprintf(num, sizeof num, "%d", skipped);
-	xml_attr(&b, "skipped", num);
-	snprintf(num, sizeof num, "%.3f", r->elapsed);
-	xml_attr(&b, "time", num);
+	xml_attrf(&b, "tests", "%d", tests);
+	xml_attrf(&b, "failures", "%d", failures);
+	xml_attrf(&b, "errors", "%d", errors);
+	xml_attrf(&b, "skipped", "%d", skipped);
+	xml_attrf(&b, "time", "%.3f", r->elapsed);
 	xml_attr(&b, "timestamp", stamp);
 	xml_attr(&b, "hostname", host);
 	sb_lit(&b, ">\n    <properties>\n");
