@@ -215,33 +215,52 @@ static int gsend(struct gen *g, uint32_t op, uint64_t node, const void *arg, siz
 /* Collect replies until at most `left` requests are in flight.  timeout_ms:
  * how long to wait for each; returns -1 if the target went away or timed
  * out (the rest stays queued). */
-static int gcollect(struct gen *g, int left, int timeout_ms)
+/* The next reply in g->rbuf: its length, 0 if the target went away, < 0 on
+ * timeout.  Notifications (unique 0) are recorded and skipped, and a
+ * message shorter than a header is fatal, so callers may read *oh. */
+static ssize_t recv_reply(struct gen *g, int timeout_ms)
 {
-	while (g->nq > left) {
+	for (;;) {
 		ssize_t n = rp_target_recv(g->t, g->rbuf, RBUF, timeout_ms);
 		if (n <= 0)
-			return -1;
+			return n;
 		const struct fuse_out_header *oh = (const void *)g->rbuf;
 		if ((size_t)n < sizeof *oh)
 			die("short message from the target");
-		if (oh->unique == 0) {
-			if (g->tr)
-				fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
+		if (oh->unique != 0)
+			return n;
+		if (g->tr)
+			fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
 					now_ns());
-			continue;
-		}
+	}
+}
+
+/* Records queued request i with the reply of n bytes in g->rbuf and drops it. */
+static void complete(struct gen *g, int i, uint32_t n)
+{
+	struct pend p = g->q[i];
+
+	p.reply = g->rbuf;
+	p.rlen = n;
+	record(g, &p, now_ns(), false);
+	free(p.req);
+	g->q[i] = g->q[--g->nq];
+}
+
+static int gcollect(struct gen *g, int left, int timeout_ms)
+{
+	while (g->nq > left) {
+		ssize_t n = recv_reply(g, timeout_ms);
+		if (n <= 0)
+			return -1;
+		const struct fuse_out_header *oh = (const void *)g->rbuf;
 		int i;
 		for (i = 0; i < g->nq; i++)
 			if (g->q[i].unique == (oh->unique & ~FUSE_INT_REQ_BIT))
 				break;
 		if (i == g->nq || (oh->unique & FUSE_INT_REQ_BIT))
 			continue;
-		struct pend p = g->q[i];
-		p.reply = g->rbuf;
-		p.rlen = (uint32_t)n;
-		record(g, &p, now_ns(), false);
-		free(p.req);
-		g->q[i] = g->q[--g->nq];
+		complete(g, i, (uint32_t)n);
 	}
 	return 0;
 }
@@ -257,28 +276,17 @@ static int call(struct gen *g, uint32_t op, uint64_t node, const void *arg, size
 		return 0;
 	u = g->q[slot].unique;
 	for (;;) {
-		ssize_t n = rp_target_recv(g->t, g->rbuf, RBUF, 30000);
+		ssize_t n = recv_reply(g, 30000);
 		if (n <= 0)
 			die("%s: the target %s", fuse_opname(op), n == 0 ? "went away" : "timed out");
 		const struct fuse_out_header *oh = (const void *)g->rbuf;
-		if (oh->unique == 0) {
-			if (g->tr)
-				fp_trace_notify(g->tr, 0, FP_DIR_BACKEND_TO_PROXY, g->rbuf, (size_t)n,
-					now_ns());
-			continue;
-		}
 		int i;
 		for (i = 0; i < g->nq; i++)
 			if (g->q[i].unique == oh->unique)
 				break;
 		if (i == g->nq)
 			continue;
-		struct pend p = g->q[i];
-		p.reply = g->rbuf;
-		p.rlen = (uint32_t)n;
-		record(g, &p, now_ns(), false);
-		free(p.req);
-		g->q[i] = g->q[--g->nq];
+		complete(g, i, (uint32_t)n);
 		if (oh->unique != u)
 			continue;
 		if (plen)

@@ -1,5 +1,6 @@
 /* \summary: the replay report: text on stdout, --json and --junit files. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,8 +343,9 @@ static int write_file(const char *path, const struct sbuf *b, char *err, size_t 
 	FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
 
 	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -errno;
+		int e = errno;	/* snprintf may change errno */
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
 	}
 	fputs(sb_str(b), f);
 	if (f == stdout)
@@ -353,6 +355,20 @@ static int write_file(const char *path, const struct sbuf *b, char *err, size_t 
 		return -EIO;
 	}
 	return 0;
+}
+
+/* Writes a finished report (unless building it ran out of memory) and
+ * frees it: the JSON and JUnit writers end the same way. */
+static int write_report(const char *path, struct sbuf *b, char *err, size_t errlen)
+{
+	int ret = -ENOMEM;
+
+	if (b->oom)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else
+		ret = write_file(path, b, err, errlen);
+	sb_free(b);
+	return ret;
 }
 
 static const char *result_word(int end)
@@ -373,7 +389,6 @@ int rep_json(const struct rp_report *r, const char *path, char *err, size_t errl
 	static const char *const cmp[] = { "semantic", "strict", "none" };
 	static const char *const conc[] = { "serial", "recorded", "window" };
 	bool first = true;
-	int ret;
 
 	sb_lit(&b, "{\n  \"tool\": \"fusereplay\", \"version\": ");
 	sb_json_str(&b, FP_VERSION);
@@ -447,14 +462,7 @@ int rep_json(const struct rp_report *r, const char *path, char *err, size_t errl
 	json_list(&b, r, o->pending ? "pending_answers" : "unrecorded_answers", &r->answers);
 	json_list(&b, r, "in_flight", &r->inflight);
 	sb_lit(&b, "\n}\n");
-	if (b.oom) {
-		sb_free(&b);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	ret = write_file(path, &b, err, errlen);
-	sb_free(&b);
-	return ret;
+	return write_report(path, &b, err, errlen);
 }
 
 /* ---- JUnit XML ------------------------------------------------------------- */
@@ -464,6 +472,20 @@ static void xml_attr(struct sbuf *b, const char *name, const char *val)
 	sb_printf(b, " %s=\"", name);
 	sb_xml_text(b, val);
 	sb_lit(b, "\"");
+}
+
+/* An attribute whose value is printf-formatted (counts, seconds). */
+static void xml_attrf(struct sbuf *b, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void xml_attrf(struct sbuf *b, const char *name, const char *fmt, ...)
+{
+	char val[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof val, fmt, ap);
+	va_end(ap);
+	xml_attr(b, name, val);
 }
 
 static void xml_item_text(struct sbuf *b, const struct rp_report *r, const struct rp_item *it)
@@ -500,8 +522,8 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 {
 	const struct rp_opts *o = r->o;
 	struct sbuf b = { 0 };
-	int tests = 0, failures = 0, errors = 0, skipped = 0, ret;
-	char num[64], host[256] = "localhost", stamp[32];
+	int tests = 0, failures = 0, errors = 0, skipped = 0;
+	char host[256] = "localhost", stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -523,30 +545,21 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 
 	sb_lit(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites");
 	xml_attr(&b, "name", "fusereplay");
-	snprintf(num, sizeof num, "%d", tests);
-	xml_attr(&b, "tests", num);
-	snprintf(num, sizeof num, "%d", failures);
-	xml_attr(&b, "failures", num);
-	snprintf(num, sizeof num, "%d", errors);
-	xml_attr(&b, "errors", num);
-	snprintf(num, sizeof num, "%.3f", r->elapsed);
-	xml_attr(&b, "time", num);
+	xml_attrf(&b, "tests", "%d", tests);
+	xml_attrf(&b, "failures", "%d", failures);
+	xml_attrf(&b, "errors", "%d", errors);
+	xml_attrf(&b, "time", "%.3f", r->elapsed);
 	sb_lit(&b, ">\n  <testsuite");
 	{
 		char name[512];
 		snprintf(name, sizeof name, "fusereplay %s", o->trace);
 		xml_attr(&b, "name", name);
 	}
-	snprintf(num, sizeof num, "%d", tests);
-	xml_attr(&b, "tests", num);
-	snprintf(num, sizeof num, "%d", failures);
-	xml_attr(&b, "failures", num);
-	snprintf(num, sizeof num, "%d", errors);
-	xml_attr(&b, "errors", num);
-	snprintf(num, sizeof num, "%d", skipped);
-	xml_attr(&b, "skipped", num);
-	snprintf(num, sizeof num, "%.3f", r->elapsed);
-	xml_attr(&b, "time", num);
+	xml_attrf(&b, "tests", "%d", tests);
+	xml_attrf(&b, "failures", "%d", failures);
+	xml_attrf(&b, "errors", "%d", errors);
+	xml_attrf(&b, "skipped", "%d", skipped);
+	xml_attrf(&b, "time", "%.3f", r->elapsed);
 	xml_attr(&b, "timestamp", stamp);
 	xml_attr(&b, "hostname", host);
 	sb_lit(&b, ">\n    <properties>\n");
@@ -624,12 +637,5 @@ int rep_junit(const struct rp_report *r, const char *path, char *err, size_t err
 		sb_lit(&b, "/>\n");
 	}
 	sb_lit(&b, "  </testsuite>\n</testsuites>\n");
-	if (b.oom) {
-		sb_free(&b);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	ret = write_file(path, &b, err, errlen);
-	sb_free(&b);
-	return ret;
+	return write_report(path, &b, err, errlen);
 }
