@@ -29,6 +29,7 @@
 
 #include "forward_i.h"
 #include "recovery.h"
+#include "deadline.h"
 #include "transport.h"
 #include "opcodes.h"
 #include "format.h"
@@ -1532,13 +1533,7 @@ static void nothing(struct fp_pending *p, void *arg)
 static void gate_wrlock_serving(struct fwd *f)
 {
 	for (;;) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 2 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = fp_deadline_ms(CLOCK_MONOTONIC, 2);
 		if (!pthread_rwlock_clockwrlock(&f->gate, CLOCK_MONOTONIC, &ts))
 			return;
 		if (fwd_pump(f, 1) == -ERESTART)

@@ -22,6 +22,7 @@
 #include "format.h"
 #include "names.h"
 #include "trace.h"
+#include "deadline.h"
 
 uint64_t fp_now_ns(void)
 {
@@ -50,13 +51,7 @@ void fp_session_drain(struct fp_session *s)
 	while (s->nblk) {
 		for (struct fp_blocking *b = s->blk; b; b = b->next)
 			pthread_kill(b->thread, SIGUSR1);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 10 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = fp_deadline_ms(CLOCK_REALTIME, 10);
 		pthread_cond_timedwait(&s->blk_cond, &s->blk_lock, &ts);
 	}
 	pthread_mutex_unlock(&s->blk_lock);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "idle.h"
+#include "deadline.h"
 
 enum { EV_QUEUE, EV_END };
 
@@ -50,13 +51,7 @@ static void *watchdog_main(void *arg)
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	pthread_mutex_lock(&q->lock);
 	while (!atomic_load(&q->ending)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += FP_IDLE_STALL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = fp_deadline_ms(CLOCK_MONOTONIC, FP_IDLE_STALL_MS);
 		pthread_cond_timedwait(&q->wd_cond, &q->lock, &ts);
 		uint64_t now = atomic_load(&q->taken);
 		if (now == seen && atomic_load(&q->nbusy) > 0 && atomic_load(&q->nwaiting) == 0 &&
