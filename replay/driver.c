@@ -291,6 +291,12 @@ static bool must_wait(struct run *R, const struct rp_ex *j)
 		default:
 			if ((shares_id(i, j) || depends(i, j)) && !(i->blocker && overlapped(i, j)))
 				return true;
+			/* whether a directory is empty depends on requests that name
+			 * its children, not it: RMDIR and RENAME (onto a directory)
+			 * wait for everything before them */
+			if ((j->x.opcode == FUSE_RMDIR || j->x.opcode == FUSE_RENAME ||
+			     j->x.opcode == FUSE_RENAME2) && !(i->blocker && overlapped(i, j)))
+				return true;
 		}
 	}
 	return false;
