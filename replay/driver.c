@@ -362,17 +362,19 @@ static int dispatch(struct run *R, struct rp_ex *ex, uint64_t *wake)
 				rp_on_message(R, R->rbuf, (size_t)n);
 			tgt = map_get(&R->rec_uniq, map_key(ii.unique));
 		}
+		/* when the recording answered its request before the INTERRUPT
+		 * came, it was moot there; sent to a request still running here
+		 * it would change what is replayed */
+		uint64_t tw = tgt ? tgt->x.t_written : rp_recent_done(R, ii.unique);
+		if (tw && tw <= ex->x.t_read) {
+			rep_count(&R->rep, ex->x.opcode, RP_O_MATCH, ex->quiet);
+			goto done;
+		}
 		if (!tgt) {
-			uint64_t tw = rp_recent_done(R, ii.unique);
-			if (tw && tw <= ex->x.t_read) {
-				/* moot in the recording too: its request had been
-				 * answered before the INTERRUPT came */
-				rep_count(&R->rep, ex->x.opcode, RP_O_MATCH, ex->quiet);
-			} else {
-				rp_skip(R, ex, tw ? "the request it interrupts was answered "
-					"already here; in the recording it was still running" :
-					"the request it interrupts was not replayed", 0);
-			}
+			rp_skip(R, ex, rp_recent_done(R, ii.unique) ?
+				"the request it interrupts was answered already here; in "
+				"the recording it was still running" :
+				"the request it interrupts was not replayed", 0);
 			goto done;
 		}
 		double f = o->speed > 0 ? o->speed : 1.0;
