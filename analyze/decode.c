@@ -1,5 +1,6 @@
 /* \summary: bounds-checked extraction of names, nodes and sizes from trace
  * bytes (see decode.h), driven by the abi opcode table. */
+#include <stddef.h>
 #include <string.h>
 #include "cursor.h"
 #include "decode.h"
@@ -23,21 +24,16 @@ void an_decode_names(const struct fp_trace_exchange *x, const struct fuse_wire_p
 	fixed = cur_pull(&c, fixed_len);
 	if (!fixed)
 		return;
-	switch (x->opcode) {
-	case FUSE_RENAME:
-	case FUSE_RENAME2:
-	case FUSE_LINK:
-		memcpy(&nm->node2, fixed, sizeof nm->node2);
+	/* where the second inode sits is the opcode table's to say */
+	if (op->node2_off >= 0 && (uint32_t)op->node2_off + sizeof nm->node2 <= fixed_len) {
+		memcpy(&nm->node2, fixed + op->node2_off, sizeof nm->node2);
 		nm->has_node2 = true;
-		if (x->opcode == FUSE_RENAME2)
-			memcpy(&nm->rename_flags, fixed + 8, sizeof nm->rename_flags);
-		break;
-	case FUSE_FORGET:
-		memcpy(&nm->forget_nlookup, fixed, sizeof nm->forget_nlookup);
-		break;
-	default:
-		break;
 	}
+	if (x->opcode == FUSE_RENAME2)
+		memcpy(&nm->rename_flags, fixed + offsetof(struct fuse_rename2_in, flags),
+		       sizeof nm->rename_flags);
+	else if (x->opcode == FUSE_FORGET)
+		memcpy(&nm->forget_nlookup, fixed, sizeof nm->forget_nlookup);
 	if (op->nnames >= 1)
 		nm->name = cur_pull_str(&c, NULL);
 	if (op->nnames >= 2 && nm->name)

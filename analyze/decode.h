@@ -13,7 +13,7 @@
 struct an_names {
 	const char *name;           /* NULL if absent or cut */
 	const char *name2;          /* RENAME new name, SYMLINK target */
-	uint64_t node2;             /* RENAME newdir, LINK oldnodeid */
+	uint64_t node2;             /* the table's node2_off: RENAME newdir, LINK oldnodeid, ... */
 	bool has_node2;
 	uint32_t rename_flags;      /* RENAME2 */
 	uint64_t forget_nlookup;    /* FORGET */
