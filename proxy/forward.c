@@ -58,8 +58,7 @@ static void record_pending(struct fwd *f, struct fp_pending *p)
 	if (!f->s->trace || !p->traced)
 		return;
 	struct fp_trace_exchange x = {
-		.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
-		.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+		FP_TRACE_IDS(&p->in),
 		.worker = p->worker, .flags = p->flags | FP_TRACE_F_BACKEND,
 		.t_read = p->t_read, .t_sent = p->t_sent,
 		.req = p->req, .req_len = p->in.len, .comm = p->comm[0] ? p->comm : NULL,
@@ -304,9 +303,7 @@ static void forward_noreply(struct fwd *f, struct fp_req *req)
 				t_sent);
 	} else if (f->s->trace && fp_trace_wants(f->s->trace, in->opcode)) {
 		struct fp_trace_exchange x = {
-			.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
-			.uid = in->uid, .gid = in->gid, .pid = in->pid,
-			.worker = req->worker,
+			FP_TRACE_IDS(in), .worker = req->worker,
 			.flags = FP_TRACE_F_NOREPLY | FP_TRACE_F_BACKEND,
 			.t_read = req->t_read, .t_sent = t_sent, .t_written = t_sent,
 			.req = in, .req_len = in->len,
@@ -543,8 +540,7 @@ static void record_reply(struct fwd *f, struct fp_pending *p, const void *reply,
 			 size_t len, int32_t error, uint32_t flags, uint64_t t_reply)
 {
 	struct fp_trace_exchange x = {
-		.unique = p->unique, .nodeid = p->in.nodeid, .opcode = p->in.opcode,
-		.uid = p->in.uid, .gid = p->in.gid, .pid = p->in.pid,
+		FP_TRACE_IDS(&p->in),
 		.worker = p->worker, .error = error,
 		.flags = p->flags | flags | FP_TRACE_F_BACKEND,
 		.t_read = p->t_read, .t_sent = p->t_sent, .t_reply = t_reply,

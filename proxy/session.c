@@ -298,8 +298,7 @@ static void record(struct fp_session *s, struct fp_req *req, int ring, int ret,
 {
 	const struct fuse_in_header *in = req->in;
 	struct fp_trace_exchange x = {
-		.unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
-		.uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = req->worker,
+		FP_TRACE_IDS(in), .worker = req->worker,
 		.flags = flags, .t_read = req->t_read, .t_sent = t_start,
 		.t_reply = t_end, .t_written = fp_now_ns(),
 		.req = in, .req_len = in->len, .comm = req->comm[0] ? req->comm : NULL,

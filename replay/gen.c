@@ -118,14 +118,7 @@ static void record(struct gen *g, struct pend *p, uint64_t t_done, bool pending)
 		return;
 	}
 
-	memset(&x, 0, sizeof x);
-	x.unique = h->unique;
-	x.nodeid = h->nodeid;
-	x.opcode = h->opcode;
-	x.uid = h->uid;
-	x.gid = h->gid;
-	x.pid = h->pid;
-	x.worker = 0;
+	x = (struct fp_trace_exchange){ FP_TRACE_IDS(h) };
 	x.t_read = p->t_read;
 	x.req = p->req;
 	x.req_len = p->len;

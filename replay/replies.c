@@ -39,14 +39,7 @@ void rp_record(struct run *R, const struct rp_ex *ex, const void *reply,
 
 	if (!R->rec)
 		return;
-	memset(&x, 0, sizeof x);
-	x.unique = h->unique;
-	x.nodeid = h->nodeid;
-	x.opcode = h->opcode;
-	x.uid = h->uid;
-	x.gid = h->gid;
-	x.pid = h->pid;
-	x.worker = 0;
+	x = (struct fp_trace_exchange){ FP_TRACE_IDS(h) };
 	x.t_read = ex->t_sent;
 	x.t_sent = ex->t_sent;
 	x.t_reply = t_done;

@@ -31,8 +31,7 @@
  *
  *   worker w, after writing the reply (or deciding there is none):
  *     struct fp_trace_exchange x = {
- *             .unique = in->unique, .nodeid = in->nodeid, .opcode = in->opcode,
- *             .uid = in->uid, .gid = in->gid, .pid = in->pid, .worker = w,
+ *             FP_TRACE_IDS(in), .worker = w,
  *             .t_read = req->t_read, .t_sent = .., .t_reply = .., .t_written = now,
  *             .error = err, .flags = .., .req = in, .req_len = in->len,
  *             .reply = out_hdr, .reply_len = out_len };
@@ -100,6 +99,11 @@ struct fp_trace_exchange {
 	uint32_t reply_len, reply_caplen;
 	const char *comm;            /* command name of pid, NUL-terminated */
 };
+
+/* Initializer of the fields an exchange takes from its request's
+ * fuse_in_header:  struct fp_trace_exchange x = { FP_TRACE_IDS(in), ... }; */
+#define FP_TRACE_IDS(in) .unique = (in)->unique, .nodeid = (in)->nodeid, \
+	.opcode = (in)->opcode, .uid = (in)->uid, .gid = (in)->gid, .pid = (in)->pid
 
 /* Who sent a message to whom (pcap pseudo-header `dir`, notifications). */
 enum fp_trace_dir {
