@@ -179,14 +179,3 @@ int pt_releasedir(struct pt_fs *fs, struct fp_req *req)
 	pt_file_free(fs, in.fh);
 	return 0;
 }
-
-int pt_fsyncdir(struct pt_fs *fs, struct fp_req *req)
-{
-	PT_ARG(req, struct fuse_fsync_in, in);
-	int fd = pt_fh_fd(fs, in.fh), r;
-
-	if (fd < 0)
-		return fd;
-	r = in.fsync_flags & FUSE_FSYNC_FDATASYNC ? fdatasync(fd) : fsync(fd);
-	return r < 0 ? -errno : 0;
-}

@@ -297,7 +297,7 @@ pt_handler pt_lookup, pt_forget, pt_batch_forget, pt_getattr, pt_setattr,
 pt_handler pt_open, pt_create_op, pt_tmpfile, pt_read, pt_write, pt_flush,
 	pt_release, pt_fsync, pt_fallocate, pt_lseek, pt_copy_file_range,
 	pt_copy_file_range_64, pt_ioctl, pt_poll;
-pt_handler pt_opendir, pt_readdir, pt_readdirplus, pt_releasedir, pt_fsyncdir;
+pt_handler pt_opendir, pt_readdir, pt_readdirplus, pt_releasedir;
 pt_handler pt_setxattr, pt_getxattr, pt_listxattr, pt_removexattr;
 pt_handler pt_getlk, pt_setlk, pt_setlkw;
 
