@@ -24,9 +24,8 @@
 # With the argument "worker" (test recovery-worker) the proxy worker is killed instead
 # (fuseproxy's holder keeps the mount and starts a new worker, which takes over from the
 # journal and has the kernel resend what the dead one had read), and every kill must be
-# one takeover.  fuse-overlayfs is left out of that mode unless FP_WORKER_OVERLAY=1 (a
-# known, intermittent fio verify failure).
-# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_WORKER_OVERLAY, FP_BACKENDS (the
+# one takeover.
+# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_BACKENDS (the
 # backends to run, default "passthrough diskfs overlay"), FP_KILL_MS (the interval
 # between kills, default 200).
 set -euo pipefail
@@ -155,13 +154,7 @@ run() {
 for name in ${FP_BACKENDS:-passthrough diskfs overlay}; do
   case "$name" in
     diskfs) [ -n "${DISKFS:-}" ] && [ -x "$DISKFS" ] || { fp_log "diskfs not built: skipped"; continue; } ;;
-    overlay) command -v fuse-overlayfs > /dev/null || { fp_log "no fuse-overlayfs: skipped"; continue; }
-      # Known bug (doc/recovery.md section 8, Limits): killing the worker under
-      # fuse-overlayfs (writeback cache) intermittently fails fio's verify.
-      if [ "$victim" = worker ] && [ -z "${FP_WORKER_OVERLAY:-}" ]; then
-        fp_log "fuse-overlayfs with worker kills: skipped (known fio verify failure; FP_WORKER_OVERLAY=1 runs it)"
-        continue
-      fi ;;
+    overlay) command -v fuse-overlayfs > /dev/null || { fp_log "no fuse-overlayfs: skipped"; continue; } ;;
   esac
   ran=$((ran + 1))
   run "$name" crash
