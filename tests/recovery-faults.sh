@@ -25,9 +25,8 @@
 # (fuseproxy's holder keeps the mount and starts a new worker, which takes over from the
 # journal and has the kernel resend what the dead one had read), and every kill must be
 # one takeover.
-# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_BACKENDS (the
-# backends to run, default "passthrough diskfs overlay"), FP_KILL_MS (the interval
-# between kills, default 200).
+# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_BACKENDS (the backends to run, default
+# "passthrough diskfs overlay"), FP_KILL_MS (the interval between kills, default 200).
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-570}
 . "$(dirname "$0")/lib.sh"
