@@ -188,6 +188,34 @@ void *fp_journal_slot(struct fp_journal *j, int i, uint64_t *done)
 	return j->base + J_HDR_SIZE + (size_t)i * j->h->slot_size + 4096 - SLOT_LEAD;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
+int fp_journal_map_slots(struct fp_journal *j)
+{
+	char *p;
+	size_t len;
+
+	if (!j || !j->h->nslots)
+		return 0;
+	p = j->base + J_HDR_SIZE;
+	len = j->h->rec_off - J_HDR_SIZE;
+	if (madvise(p, len, MADV_POPULATE_WRITE) < 0) {
+		if (errno != EINVAL)
+			return -errno;
+		/* an older kernel: a write fault on every page */
+		for (size_t o = 0; o < len; o += 4096) {
+			volatile char *c = p + o;
+			*c = *c;
+		}
+	}
+	/* a page swapped out would be faulted in again the slow way; without
+	 * the privilege or the limit for it, swap stays a (small) window */
+	(void)mlock(p, len);
+	return 0;
+}
+
 size_t fp_journal_slot_size(struct fp_journal *j)
 {
 	return j ? j->h->slot_size - 4096 : 0;

@@ -110,6 +110,17 @@ int fp_journal_nslots(struct fp_journal *j);
 void *fp_journal_slot(struct fp_journal *j, int i, uint64_t *done);
 size_t fp_journal_slot_size(struct fp_journal *j);
 
+/* Map every page of the read slots into the calling process now, and lock
+ * them if the limits allow; before any thread reads into a slot.  The
+ * kernel copies a request into the reader's buffer page by page, pinning
+ * each page with get_user_pages: a page this process has not mapped yet
+ * (every page of a new worker, which maps the memfd afresh) takes the slow
+ * path, which gives up when a fatal signal is pending, and the kernel then
+ * ends the request itself with EIO (fuse_dev_do_read).  A kill -9 while a
+ * thread read a 1 MiB writeback WRITE into a fresh slot failed that WRITE:
+ * the kernel drops the pages' data with it.  0 or -errno. */
+int fp_journal_map_slots(struct fp_journal *j);
+
 /* Journal the kernel's FORGET/BATCH_FORGET `kunique` read into slot (-1:
  * none) as one FP_J_KFORGET record, then mark the slot.  0 or -ENOSPC. */
 int fp_journal_append_kforget(struct fp_journal *j, int slot, uint64_t kunique,

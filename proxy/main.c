@@ -628,6 +628,11 @@ static int serve(struct cli *cp, int argc, char **argv, struct fp_mount *held_m,
 		ask_resend(&s, hi);
 	if (hi) {
 		void *slots[FP_J_MAX_SLOTS];
+		int e = fp_journal_map_slots(journal);
+		if (e < 0)
+			fprintf(stderr, "fuseproxy: warning: cannot map the read slots in advance "
+				"(%s): a worker killed while it reads a request may fail it\n",
+				strerror(-e));
 		for (int i = 0; i < hi->nfds; i++)
 			slots[i] = fp_journal_slot(journal, i, NULL);
 		dev = fp_fusedev_start_fds(hi->fds, slots, hi->nfds, &s, on_ended, &ended_err, err,

@@ -24,10 +24,9 @@
 # With the argument "worker" (test recovery-worker) the proxy worker is killed instead
 # (fuseproxy's holder keeps the mount and starts a new worker, which takes over from the
 # journal and has the kernel resend what the dead one had read), and every kill must be
-# one takeover.  fuse-overlayfs is left out of that mode unless FP_WORKER_OVERLAY=1 (a
-# known, intermittent fio verify failure).
-# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_WORKER_OVERLAY, FP_BACKENDS (the
-# backends to run, default "passthrough diskfs overlay").
+# one takeover.
+# Env: FUSEPROXY, DISKFS (optional), FP_SLOW, FP_BACKENDS (the backends to run, default
+# "passthrough diskfs overlay"), FP_KILL_MS (the interval between kills, default 200).
 set -euo pipefail
 FP_TIMEOUT=${FP_TIMEOUT:-570}
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +38,7 @@ fpx_load_conformance_helpers
 secs=10
 [ -z "${FP_SLOW:-}" ] || secs=30
 victim=${1:-backend}
+kill_s=$(awk -v ms="${FP_KILL_MS:-200}" 'BEGIN { printf "%.3f", ms / 1000 }')
 failed=0
 ran=0
 bad() { fp_log "FAIL: [$name] $*"; failed=1; }
@@ -71,7 +71,7 @@ state_counts() {
 fio_once() {
   fio --name=v --directory="$1/fio" --size=8M --rw=randwrite --bs=4k --ioengine=psync \
       --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_backlog=256 \
-      --verify_state_save=0 --output="$2" > /dev/null 2>&1
+      --verify_state_save=0 --output="$2" > /dev/null 2> "$2.err"
 }
 
 # run NAME crash|clean [ROUNDS]: one mount of backend NAME; sets rounds, kills, restarts
@@ -100,14 +100,15 @@ run() {
     fp=$!
     k=0
     while [ "$(date +%s%N)" -lt "$deadline" ]; do
-      sleep 0.2
+      sleep "$kill_s"
       if [ "$victim" = worker ]; then bp=$(rec_worker_pid); else bp=$(rec_backend_pid); fi
       if [ -n "$bp" ] && kill -KILL "$bp" 2>/dev/null; then k=$((k + 1)); fi
     done
     kills=$k
     wait "$mp" || { bad "metadata loop failed: $(tail -n 3 "$FP_TMP/meta.out")"; }
     rounds=$(tail -n 1 "$FP_TMP/meta.out")
-    wait "$fp" || { bad "$(cat "$FP_TMP/fio.loop")"; grep -E 'err=|verify' "$FP_TMP/fio.out" >&2 || true; }
+    wait "$fp" || { bad "$(cat "$FP_TMP/fio.loop")"; grep -E 'err=|verify' "$FP_TMP/fio.out" >&2 || true
+      cat "$FP_TMP/fio.out.err" >&2; }
     touch "$FP_TMP/stop"
     wait "$hp" || bad "the process holding a file open saw an error: $(cat "$FP_TMP/held.out")"
     fp_log "[$name] $kills kills in $secs s; workload: $rounds metadata rounds, $(cat "$FP_TMP/fio.loop"), held file $(cat "$FP_TMP/held.out") rounds"
@@ -152,13 +153,7 @@ run() {
 for name in ${FP_BACKENDS:-passthrough diskfs overlay}; do
   case "$name" in
     diskfs) [ -n "${DISKFS:-}" ] && [ -x "$DISKFS" ] || { fp_log "diskfs not built: skipped"; continue; } ;;
-    overlay) command -v fuse-overlayfs > /dev/null || { fp_log "no fuse-overlayfs: skipped"; continue; }
-      # Known bug (doc/recovery.md section 8, Limits): killing the worker under
-      # fuse-overlayfs (writeback cache) intermittently fails fio's verify.
-      if [ "$victim" = worker ] && [ -z "${FP_WORKER_OVERLAY:-}" ]; then
-        fp_log "fuse-overlayfs with worker kills: skipped (known fio verify failure; FP_WORKER_OVERLAY=1 runs it)"
-        continue
-      fi ;;
+    overlay) command -v fuse-overlayfs > /dev/null || { fp_log "no fuse-overlayfs: skipped"; continue; } ;;
   esac
   ran=$((ran + 1))
   run "$name" crash

@@ -3,7 +3,9 @@
  * and switched to must replay into the same tables as the log it replaces;
  * changes whose reply is not journaled yet, and replies not delivered, must
  * survive it; a kill -9 at any instant of a compaction leaves a journal that
- * replays into the same tables; a long run stays bounded. */
+ * replays into the same tables; a long run stays bounded; a worker's read
+ * slots are mapped (in its page tables) before it reads, so that a kill -9
+ * cannot cut the kernel's copy of a request short. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -411,6 +413,51 @@ static void bounded(void **s)
 	free(live);
 }
 
+/* How many pages of [p, p + len) are in this process's page tables. */
+static size_t pages_present(const char *p, size_t len)
+{
+	uintptr_t first = (uintptr_t)p / 4096, last = ((uintptr_t)p + len - 1) / 4096;
+	size_t n = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	assert_true(fd >= 0);
+	for (uintptr_t pg = first; pg <= last; pg++) {
+		uint64_t e = 0;
+		assert_int_equal(pread(fd, &e, sizeof e, (off_t)(pg * sizeof e)), sizeof e);
+		n += e >> 63;
+	}
+	close(fd);
+	return n;
+}
+
+static void slots_mapped(void **state)
+{
+	size_t slot = (size_t)256 << 10, total = 0, present = 0;
+	int fd = fp_journal_create(JSIZE, 3, slot);
+	char err[128];
+	struct fp_journal *j;
+
+	(void)state;
+	assert_true(fd >= 0);
+	j = fp_journal_attach(fd, err, sizeof err);
+	assert_non_null(j);
+	assert_int_equal(fp_journal_nslots(j), 3);
+	/* a fresh mapping, as a new worker has it: nothing mapped yet */
+	for (int i = 0; i < 3; i++)
+		present += pages_present(fp_journal_slot(j, i, NULL), fp_journal_slot_size(j));
+	assert_int_equal(present, 0);
+	assert_int_equal(fp_journal_map_slots(j), 0);
+	for (int i = 0; i < 3; i++) {
+		size_t len = fp_journal_slot_size(j);
+		total += (len + 4095) / 4096;
+		present += pages_present(fp_journal_slot(j, i, NULL), len);
+	}
+	assert_true(total >= 3 * slot / 4096);
+	assert_true(present >= total);
+	fp_journal_detach(j);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(compact_keeps_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(kill_during_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(bounded, setup, teardown),
+		cmocka_unit_test(slots_mapped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
