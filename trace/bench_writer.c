@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fuse_kernel.h"
@@ -106,6 +107,37 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* CPU seconds (user + system) the writer thread has used so far, found by
+ * its name; -1 if not found.  CPU time is the steadier figure on a shared
+ * machine: a busy neighbour stretches wall time far more than it does CPU. */
+static double writer_cpu_s(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	double cpu = -1;
+
+	while (d && (e = readdir(d))) {
+		char path[300], buf[1024], *p;
+		FILE *f;
+		unsigned long long ut, st;
+
+		snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof buf, f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		/* after "(comm)": state, then fields 4..; utime and stime are 14, 15 */
+		if (!p || !strstr(buf, "(fp-trace-writer)") ||
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+			continue;
+		cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	}
+	if (d)
+		closedir(d);
+	return cpu;
+}
+
 /* Returns records/s up to the producers' end (the writer's sustained
  * rate: under FP_TRACE_BLOCK producers cannot run more than the rings
  * ahead of it); *close_s gets the time close() took (drain of the rings,
@@ -113,7 +145,8 @@ static void *producer(void *arg)
 static uint32_t ring_kib;
 
 static double run(const char *db, const char *pcap, uint64_t n, int producers,
-		  uint32_t payload, uint32_t snaplen, struct fp_trace_stats *st, double *close_s)
+		  uint32_t payload, uint32_t snaplen, struct fp_trace_stats *st, double *close_s,
+		  double *cpu_us)
 {
 	struct fp_trace_opts o = {
 		.db_path = db, .pcap_path = pcap, .nworkers = producers, .snaplen = snaplen,
@@ -137,6 +170,8 @@ static double run(const char *db, const char *pcap, uint64_t n, int producers,
 	for (int i = 0; i < producers; i++)
 		pthread_join(th[i], NULL);
 	t1 = fp_trace_now();
+	fp_trace_stats(t, st);
+	*cpu_us = st->written ? writer_cpu_s() * 1e6 / (double)st->written : 0;
 	if (fp_trace_close(t, st, err, sizeof err)) {
 		fprintf(stderr, "trace-writer-bench: %s\n", err);
 		exit(1);
@@ -239,15 +274,15 @@ int main(int argc, char **argv)
 	for (int k = 0; k < 3; k++) {
 		static const char *const names[] = { "sqlite", "pcap", "sqlite+pcap" };
 		struct fp_trace_stats st;
-		double rate, close_s;
+		double rate, close_s, cpu_us;
 
 		if (!(which & (1 << k)))
 			continue;
 		rate = run(k != 1 ? db : NULL, k != 0 ? pcap : NULL, n, producers, payload,
-			   snaplen, &st, &close_s);
-		printf("%-12s %9.0f records/s, close %.2f s (%llu written, %llu dropped, "
-		       "db %lld MB, pcap %lld MB)\n",
-		       names[k], rate, close_s, (unsigned long long)st.written,
+			   snaplen, &st, &close_s, &cpu_us);
+		printf("%-12s %9.0f records/s, writer CPU %.2f us/record, close %.2f s "
+		       "(%llu written, %llu dropped, db %lld MB, pcap %lld MB)\n",
+		       names[k], rate, cpu_us, close_s, (unsigned long long)st.written,
 		       (unsigned long long)st.dropped,
 		       file_size(k != 1 ? db : NULL) >> 20, file_size(k != 0 ? pcap : NULL) >> 20);
 		unlink(db);

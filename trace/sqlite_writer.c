@@ -311,6 +311,10 @@ static int sq_open(struct fp_sink **sp, const char *path, const struct fp_trace_
 		free(s);
 		return trace_err(err, errlen, -ENOMEM, "%s: out of memory", path);
 	}
+	/* sqlite's memory statistics take a global mutex on every malloc and
+	 * free, a few per insert; nobody here reads them.  Only possible
+	 * before sqlite initializes (later it is refused, harmlessly). */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc) {
 		ret = sql_fail(s, rc, "cannot open", err, errlen);

@@ -19,6 +19,7 @@
 #define IDLE_WAIT_NS       (10 * 1000000ull)   /* writer's longest nap */
 #define FULL_WAIT_NS       (1000000ull)        /* producer's nap on a full ring */
 #define RELEASE_EVERY      256                 /* records between tail stores */
+#define RELEASE_FRACTION   8                   /* ... or this part of a ring */
 #define ROUND_RECORDS      8192                /* per ring per round: fairness */
 
 struct sink_slot {
@@ -41,6 +42,7 @@ struct fp_trace {
 	uint16_t req_hdr[FUSE_OP_MAX];
 	uint16_t reply_hdr[FUSE_OP_MAX];    /* 0: depends on the length */
 	_Alignas(64) _Atomic uint32_t bell; /* writer's doorbell (futex) */
+	_Atomic uint32_t writer_asleep;     /* the writer naps on bell */
 	_Atomic int stop;
 
 	/* writer thread */
@@ -108,6 +110,27 @@ static bool reserve(struct fp_trace *t, struct fp_ring *r, uint64_t len, struct 
 	return true;
 }
 
+/* Ring the doorbell once a ring is half full while the writer naps: it
+ * would otherwise sleep out its nap (IDLE_WAIT_NS) while the ring fills up
+ * and the producer blocks.  Below half, the nap's end is soon enough: no
+ * syscall per record.  tail_seen may be stale: a fresh look decides. */
+static inline void publish(struct fp_trace *t, struct fp_ring *r, const struct ring_slot *s)
+{
+	ring_publish(r, s);
+	if (s->next_head - r->tail_seen <= r->size / 2)
+		return;
+	r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (s->next_head - r->tail_seen <= r->size / 2)
+		return;
+	/* pairs with the writer's fence between flagging and its last look */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&t->writer_asleep, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&t->writer_asleep, 0, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&t->bell, 1, memory_order_release);
+		fp_futex_wake(&t->bell);
+	}
+}
+
 static void put_exchange(struct fp_trace *t, int worker, const struct fp_trace_exchange *x,
 			 uint32_t extra_flags)
 {
@@ -167,7 +190,7 @@ static void put_exchange(struct fp_trace *t, int worker, const struct fp_trace_e
 		memcpy(rec + 1, x->req, rq);
 	if (rp)
 		memcpy((uint8_t *)(rec + 1) + rq, x->reply, rp);
-	ring_publish(r, &s);
+	publish(t, r, &s);
 out:
 	if (shared)
 		pthread_mutex_unlock(&t->shared_lock);
@@ -237,7 +260,7 @@ void fp_trace_notify(struct fp_trace *t, int worker, int dir,
 	rec->unique = unique;
 	rec->t = tns;
 	memcpy(rec + 1, msg, cap);
-	ring_publish(r, &s);
+	publish(t, r, &s);
 out:
 	if (shared)
 		pthread_mutex_unlock(&t->shared_lock);
@@ -502,7 +525,7 @@ static uint64_t drain(struct fp_trace *t, uint64_t batch)
 		struct fp_ring *r = &t->rings[i];
 		uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 		uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-		uint64_t n = 0;
+		uint64_t n = 0, released = tail;
 		const struct trec *h;
 
 		while (n < ROUND_RECORDS && (h = ring_peek(r, &tail, head))) {
@@ -512,8 +535,12 @@ static uint64_t drain(struct fp_trace *t, uint64_t batch)
 			if (rec.kind)
 				deliver(t, &rec, batch + total + n);
 			tail += h->size;
-			if (++n % RELEASE_EVERY == 0)
+			/* often enough that a producer waiting for room gets it
+			 * while large records are still being written */
+			if (++n % RELEASE_EVERY == 0 || tail - released >= r->size / RELEASE_FRACTION) {
 				ring_release(r, tail);
+				released = tail;
+			}
 		}
 		/* pads at the end, and the last partial group */
 		ring_peek(r, &tail, head);
@@ -564,8 +591,11 @@ static void *writer_main(void *arg)
 
 		if (batch && t->flush_ns - (now - last_flush) < wait)
 			wait = t->flush_ns - (now - last_flush);
+		atomic_store_explicit(&t->writer_asleep, 1, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
 		if (rings_empty(t))
 			fp_futex_wait(&t->bell, seq, wait);
+		atomic_store_explicit(&t->writer_asleep, 0, memory_order_relaxed);
 	}
 	report_drops(t);
 	return NULL;
