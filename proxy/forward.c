@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -809,6 +810,7 @@ void fwd_notify_later(struct fwd *f, const void *msg, size_t len)
  * the first is whole, the pieces cannot be attributed: both requests get
  * EIO — never a reply stitched from the wrong bytes. */
 #define JOIN_TIMEOUT_NS 1000000000ull
+#define FWD_SPIN_NS 100000ull	/* see recv_spin() */
 
 static void exists(struct fp_pending *p, void *arg)
 {
@@ -919,33 +921,64 @@ int fwd_pump(struct fwd *f, int ms)
 	return r;
 }
 
-static int pump(struct fwd *f, int ms)
+/* Wait at most ms for the socket (or the wake pipe): 1 if a message may be
+ * there, 0 if not, -ERESTART if poll() failed. */
+static int wait_msg(struct fwd *f, int ms)
 {
 	struct pollfd pfd[2] = { { .fd = f->d.sock, .events = POLLIN },
 				 { .fd = f->wake[0], .events = POLLIN } };
-	uint64_t tmo = (uint64_t)(f->o.timeout * 1e9);
 	int pr;
 
-	if (f->gone)
-		return -ERESTART;
 	if (f->join.open && (ms < 0 || ms > 200))
 		ms = 200;
 	pr = poll(pfd, f->wake[0] >= 0 ? 2 : 1, ms);
 	if (pr > 0 && f->wake[0] >= 0 && (pfd[1].revents & POLLIN)) {
 		char b[16];
+		/* the reader loop looks at what woke it */
 		if (read(f->wake[0], b, sizeof b) < 0 && errno != EAGAIN)
 			snprintf(f->why, sizeof f->why, "wake pipe: %s", strerror(errno));
-		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-			return 0;	/* the reader loop looks at what woke it */
 	}
-	if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
-		join_fail(f, f->join.unique, "cut short: the rest never came");
-		f->join.open = 0;
-	}
-
 	if (pr < 0 && errno != EINTR) {
 		snprintf(f->why, sizeof f->why, "poll: %s", strerror(errno));
 		return -ERESTART;
+	}
+	return pr > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+static ssize_t recv_now(struct fwd *f)
+{
+	return fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+}
+
+/* Spin, then sleep.  A sleeping reader costs every reply a wake-up, on a VM
+ * often a halted vCPU to bring back: at one request at a time that doubled
+ * the latency of a forwarded read (4k reads QD1 through fuse-overlayfs:
+ * 14.5k -> 33.6k IOPS in the same run).  So for FWD_SPIN_NS after a message,
+ * when the next one is likely (the next reply of a busy stream; at one
+ * request at a time, the reply to the next request), the reader looks
+ * again without blocking, yielding the CPU between looks so that the
+ * backend or the application can run on it.  An idle reader spins once,
+ * then sleeps. */
+static ssize_t recv_spin(struct fwd *f)
+{
+	ssize_t n;
+
+	while ((n = recv_now(f)) == -EAGAIN && fp_now_ns() - f->last_msg < FWD_SPIN_NS)
+		sched_yield();
+	return n;
+}
+
+static int pump(struct fwd *f, int ms)
+{
+	uint64_t tmo = (uint64_t)(f->o.timeout * 1e9);
+	ssize_t n;
+	int r;
+
+	if (f->gone)
+		return -ERESTART;
+	if (f->join.open && fp_now_ns() - f->join.t_open > JOIN_TIMEOUT_NS) {
+		join_fail(f, f->join.unique, "cut short: the rest never came");
+		f->join.open = 0;
 	}
 	if (tmo) {
 		uint64_t oldest = fp_pending_oldest(&f->pt);
@@ -955,11 +988,21 @@ static int pump(struct fwd *f, int ms)
 			return -ERESTART;
 		}
 	}
-	if (pr <= 0)
-		return 0;
-	if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
-		return 0;
-	ssize_t n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE);
+	/* Then sleep in one syscall where we can: with nothing else to wait
+	 * for (no wake pipe, no deadline) in recvmsg() itself. */
+	n = -EAGAIN;
+	if (fp_now_ns() - f->last_msg < FWD_SPIN_NS)
+		n = recv_spin(f);
+	if (n != -EAGAIN)
+		;
+	else if (ms < 0 && f->wake[0] < 0 && !f->join.open)
+		n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE, 0);
+	else if ((r = wait_msg(f, ms)) <= 0)
+		return r;
+	else
+		n = recv_now(f);
+	if (n > 0)
+		f->last_msg = fp_now_ns();
 	int truncated = 0;
 	if (n == -EMSGSIZE) {	/* the first RBUF_SIZE bytes are there */
 		truncated = 1;
@@ -1084,7 +1127,7 @@ static ssize_t recv_timed(struct fp_daemon *d, void *buf, size_t cap, int ms)
 		return -ETIMEDOUT;
 	if (r < 0)
 		return -errno;
-	return fp_daemon_recv(d, buf, cap);
+	return fp_daemon_recv(d, buf, cap, 0);
 }
 
 int fwd_backend_init(struct fwd *f, struct fp_daemon *d, struct fuse_init_out *bi,

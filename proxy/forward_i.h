@@ -82,6 +82,7 @@ struct fwd {
 	void *callbuf;                   /* reply buffer for the reader's own calls */
 	char why[256];                   /* what the pump saw die */
 	int gone;                        /* the pump saw the backend die */
+	uint64_t last_msg;               /* when the pump last got a message */
 	uint64_t *restart_times;         /* ring of the last restarts (rate cap) */
 	uint32_t nrestarts;              /* under stats_lock */
 	int pid_now;                     /* backend pid, for status (stats_lock) */

@@ -231,14 +231,14 @@ int fp_daemon_send(struct fp_daemon *d, const void *msg, size_t len)
 	return (size_t)r == len ? 0 : -EIO;
 }
 
-ssize_t fp_daemon_recv(struct fp_daemon *d, void *buf, size_t cap)
+ssize_t fp_daemon_recv(struct fp_daemon *d, void *buf, size_t cap, int flags)
 {
 	struct iovec iov = { buf, cap };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
 
 	do
-		r = recvmsg(d->sock, &msg, 0);
+		r = recvmsg(d->sock, &msg, flags);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;

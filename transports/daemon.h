@@ -38,9 +38,10 @@ int fp_daemon_start(struct fp_daemon *d, const char *cmd, int log_fd,
  * SOCK_SEQPACKET send is atomic.  Returns 0 or -errno. */
 int fp_daemon_send(struct fp_daemon *d, const void *msg, size_t len);
 
-/* Receive one message into buf; returns its length, 0 when the backend
- * closed its end, -EMSGSIZE if it did not fit, or -errno. */
-ssize_t fp_daemon_recv(struct fp_daemon *d, void *buf, size_t cap);
+/* Receive one message into buf (flags: recvmsg's, e.g. MSG_DONTWAIT);
+ * returns its length, 0 when the backend closed its end, -EMSGSIZE if it
+ * did not fit, or -errno. */
+ssize_t fp_daemon_recv(struct fp_daemon *d, void *buf, size_t cap, int flags);
 
 /* Reap without blocking (1 if it has exited, 0 if still running). */
 int fp_daemon_poll_exit(struct fp_daemon *d);

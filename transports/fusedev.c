@@ -103,7 +103,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct fp_fusedev *d = w->dev;
-	int err = 0;
+	int err = 0, waited = 1;
 	sigset_t set;
 
 	/* Only SIGUSR1 reaches workers: it interrupts read() at shutdown and
@@ -118,6 +118,7 @@ static void *worker_main(void *arg)
 		if (n == -EAGAIN) {
 			if (fp_idle_wait(&d->idle))
 				break;
+			waited = 1;
 			continue;
 		}
 		if (n < 0) {
@@ -155,7 +156,8 @@ static void *worker_main(void *arg)
 		req.worker = w->index;
 		req.t_read = fp_now_ns();
 		req.comm[0] = '\0';
-		fp_idle_took(&d->idle);
+		fp_idle_took(&d->idle, !waited);
+		waited = 0;
 		fp_session_process(d->s, &req);
 		fp_idle_done(&d->idle);
 	}

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "idle.h"
 #include "deadline.h"
+#include "session.h"
 
 enum { EV_QUEUE, EV_END };
 
@@ -108,6 +110,28 @@ fail:
 	return -e;
 }
 
+/* Spin, then sleep.  Right after a request was taken the next one is
+ * likely within microseconds (at one request at a time, the application's
+ * next call once the reply is in), and a sleeper woken for it costs the
+ * request a wake-up, on a VM often a halted vCPU to bring back.  So the one
+ * sleeper first looks (epoll_wait() without a timeout) for up to
+ * FP_IDLE_SPIN_NS after the last take, yielding the CPU between looks so
+ * that the application or a backend can run on it.  Idle, it sleeps at
+ * once.  Returns what epoll_wait() did, 0 if nothing came. */
+static int spin(struct fp_idle *q, struct epoll_event *ev)
+{
+	int r = 0;
+
+	while (fp_now_ns() - atomic_load_explicit(&q->t_took, memory_order_relaxed) <
+	       FP_IDLE_SPIN_NS) {
+		r = epoll_wait(q->epfd, ev, 1, 0);
+		if (r)
+			break;
+		sched_yield();
+	}
+	return r;
+}
+
 int fp_idle_wait(struct fp_idle *q)
 {
 	struct epoll_event ev;
@@ -128,19 +152,23 @@ int fp_idle_wait(struct fp_idle *q)
 		return atomic_load(&q->ending);
 	}
 	atomic_fetch_add(&q->nwaiting, 1);
-	r = epoll_wait(q->epfd, &ev, 1, -1);
+	r = spin(q, &ev);
+	if (!r)
+		r = epoll_wait(q->epfd, &ev, 1, -1);
 	atomic_fetch_sub(&q->nwaiting, 1);
 	if (r < 0 && errno != EINTR)
 		return 1;	/* EBADF/EINVAL: a bug, not a reason to spin */
 	return atomic_load(&q->ending) || (r == 1 && ev.data.u32 == EV_END);
 }
 
-void fp_idle_took(struct fp_idle *q)
+void fp_idle_took(struct fp_idle *q, int queued)
 {
 	atomic_fetch_add(&q->nbusy, 1);
 	atomic_fetch_add(&q->taken, 1);
+	atomic_store_explicit(&q->t_took, fp_now_ns(), memory_order_relaxed);
 	/* more requests queued behind this one and nobody to take them */
-	if (atomic_load(&q->nwaiting) == 0 && atomic_load(&q->nparked) > 0 && pending(q))
+	if (queued && atomic_load(&q->nwaiting) == 0 && atomic_load(&q->nparked) > 0 &&
+	    pending(q))
 		unpark(q);
 	if (atomic_load(&q->wd_asleep) && atomic_exchange(&q->wd_asleep, 0)) {
 		pthread_mutex_lock(&q->lock);

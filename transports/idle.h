@@ -23,6 +23,9 @@
 #include <stdint.h>
 
 #define FP_IDLE_STALL_MS 2
+/* How long the sleeper looks for the next request before it sleeps, after
+ * the last one was taken (see spin() in idle.c). */
+#define FP_IDLE_SPIN_NS 100000ull
 
 struct fp_idle {
 	int fd;                  /* the queue, for a zero-timeout poll() */
@@ -33,6 +36,7 @@ struct fp_idle {
 	_Atomic int nbusy;       /* workers serving a request */
 	_Atomic int nparked;
 	_Atomic uint64_t taken;  /* requests taken so far */
+	_Atomic uint64_t t_took; /* when the last one was (fp_now_ns) */
 	_Atomic int wd_asleep;   /* the watchdog waits without a timeout */
 
 	pthread_mutex_t lock;    /* parking and the watchdog */
@@ -48,8 +52,13 @@ int fp_idle_init(struct fp_idle *q, int fd, char *errbuf, size_t errlen);
 /* A worker read nothing (EAGAIN): sleep until it should read again.
  * Returns 0 to read again, 1 to leave (the end). */
 int fp_idle_wait(struct fp_idle *q);
-/* A worker took a request / finished serving it. */
-void fp_idle_took(struct fp_idle *q);
+/* A worker took a request / finished serving it.  queued: the request was
+ * there when the worker came back from serving the previous one (requests
+ * queue up, so more may wait behind it); a request read right after a
+ * wait is not looked behind (that would be a poll() per request at one
+ * request at a time), and one queued behind it is for the worker to read
+ * when it is done, or for the watchdog. */
+void fp_idle_took(struct fp_idle *q, int queued);
 void fp_idle_done(struct fp_idle *q);
 /* Every worker leaves its wait, now and from now on. */
 void fp_idle_end(struct fp_idle *q);
