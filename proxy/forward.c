@@ -993,14 +993,14 @@ static int pump(struct fwd *f, int ms)
 	n = -EAGAIN;
 	if (fp_now_ns() - f->last_msg < FWD_SPIN_NS)
 		n = recv_spin(f);
-	if (n != -EAGAIN)
-		;
-	else if (ms < 0 && f->wake[0] < 0 && !f->join.open)
-		n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE, 0);
-	else if ((r = wait_msg(f, ms)) <= 0)
-		return r;
-	else
-		n = recv_now(f);
+	if (n == -EAGAIN) {
+		if (ms < 0 && f->wake[0] < 0 && !f->join.open)
+			n = fp_daemon_recv(&f->d, f->rbuf, RBUF_SIZE, 0);
+		else if ((r = wait_msg(f, ms)) <= 0)
+			return r;
+		else
+			n = recv_now(f);
+	}
 	if (n > 0)
 		f->last_msg = fp_now_ns();
 	int truncated = 0;
