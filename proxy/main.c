@@ -417,6 +417,7 @@ static int run(int argc, char **argv)
 	sigset_t set;
 
 	memset(&c, 0, sizeof c);
+	c.mo.max_read = FP_MOUNT_MAX_READ;
 	parse_args(&c, argc, argv);
 	c.mo.mountpoint = c.mnt;
 	raise_nofile();
