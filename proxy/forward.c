@@ -810,7 +810,6 @@ void fwd_notify_later(struct fwd *f, const void *msg, size_t len)
  * the first is whole, the pieces cannot be attributed: both requests get
  * EIO — never a reply stitched from the wrong bytes. */
 #define JOIN_TIMEOUT_NS 1000000000ull
-#define FWD_SPIN_NS 100000ull	/* see recv_spin() */
 
 static void exists(struct fp_pending *p, void *arg)
 {
@@ -953,7 +952,7 @@ static ssize_t recv_now(struct fwd *f)
 /* Spin, then sleep.  A sleeping reader costs every reply a wake-up, on a VM
  * often a halted vCPU to bring back: at one request at a time that doubled
  * the latency of a forwarded read (4k reads QD1 through fuse-overlayfs:
- * 14.5k -> 33.6k IOPS in the same run).  So for FWD_SPIN_NS after a message,
+ * 14.5k -> 33.6k IOPS in the same run).  So for FP_SPIN_NS after a message,
  * when the next one is likely (the next reply of a busy stream; at one
  * request at a time, the reply to the next request), the reader looks
  * again without blocking, yielding the CPU between looks so that the
@@ -963,7 +962,7 @@ static ssize_t recv_spin(struct fwd *f)
 {
 	ssize_t n;
 
-	while ((n = recv_now(f)) == -EAGAIN && fp_now_ns() - f->last_msg < FWD_SPIN_NS)
+	while ((n = recv_now(f)) == -EAGAIN && fp_now_ns() - f->last_msg < FP_SPIN_NS)
 		sched_yield();
 	return n;
 }
@@ -991,7 +990,7 @@ static int pump(struct fwd *f, int ms)
 	/* Then sleep in one syscall where we can: with nothing else to wait
 	 * for (no wake pipe, no deadline) in recvmsg() itself. */
 	n = -EAGAIN;
-	if (fp_now_ns() - f->last_msg < FWD_SPIN_NS)
+	if (fp_now_ns() - f->last_msg < FP_SPIN_NS)
 		n = recv_spin(f);
 	if (n == -EAGAIN) {
 		if (ms < 0 && f->wake[0] < 0 && !f->join.open)

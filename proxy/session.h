@@ -100,4 +100,11 @@ void fp_comm_of(uint32_t pid, char *buf, size_t n);
 
 uint64_t fp_now_ns(void);
 
+/* How long a thread that waits for the next message (the idle worker on
+ * /dev/fuse, the forwarder's reader on the backend socket) keeps looking
+ * without blocking after the last one, before it sleeps: a wake-up costs
+ * more than a short look when the next message comes within it (spin() in
+ * idle.c, recv_spin() in forward.c; measured figures at the latter). */
+#define FP_SPIN_NS 100000ull
+
 #endif

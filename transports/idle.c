@@ -115,7 +115,7 @@ fail:
  * next call once the reply is in), and a sleeper woken for it costs the
  * request a wake-up, on a VM often a halted vCPU to bring back.  So the one
  * sleeper first looks (epoll_wait() without a timeout) for up to
- * FP_IDLE_SPIN_NS after the last take, yielding the CPU between looks so
+ * FP_SPIN_NS after the last take, yielding the CPU between looks so
  * that the application or a backend can run on it.  Idle, it sleeps at
  * once.  Returns what epoll_wait() did, 0 if nothing came. */
 static int spin(struct fp_idle *q, struct epoll_event *ev)
@@ -123,7 +123,7 @@ static int spin(struct fp_idle *q, struct epoll_event *ev)
 	int r = 0;
 
 	while (fp_now_ns() - atomic_load_explicit(&q->t_took, memory_order_relaxed) <
-	       FP_IDLE_SPIN_NS) {
+	       FP_SPIN_NS) {
 		r = epoll_wait(q->epfd, ev, 1, 0);
 		if (r)
 			break;

@@ -23,9 +23,6 @@
 #include <stdint.h>
 
 #define FP_IDLE_STALL_MS 2
-/* How long the sleeper looks for the next request before it sleeps, after
- * the last one was taken (see spin() in idle.c). */
-#define FP_IDLE_SPIN_NS 100000ull
 
 struct fp_idle {
 	int fd;                  /* the queue, for a zero-timeout poll() */
