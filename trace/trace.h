@@ -16,8 +16,9 @@
  * one atomic store.  No malloc, no lock, no syscall — except when the ring
  * is full under FP_TRACE_BLOCK, where the caller sleeps until the writer
  * frees space, and when a record takes the ring past half full while the
- * writer naps, where the caller wakes it (one futex wake per crossing).  Each worker id must be used by one thread at a time (its
- * ring has a single producer).  Any other id (e.g. -1) goes through the
+ * writer naps, where the caller wakes it (one futex wake per crossing).
+ * Each worker id must be used by one thread at a time (its ring has a
+ * single producer).  Any other id (e.g. -1) goes through the
  * shared, mutex-protected ring: for rare records from other threads.
  *
  * Formats: doc/trace-format.md.  Reading back: reader.h.

@@ -156,7 +156,7 @@ static void *worker_main(void *arg)
 		req.worker = w->index;
 		req.t_read = fp_now_ns();
 		req.comm[0] = '\0';
-		fp_idle_took(&d->idle, !waited);
+		fp_idle_took(&d->idle, !waited, req.t_read);
 		waited = 0;
 		fp_session_process(d->s, &req);
 		fp_idle_done(&d->idle);

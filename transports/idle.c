@@ -161,11 +161,11 @@ int fp_idle_wait(struct fp_idle *q)
 	return atomic_load(&q->ending) || (r == 1 && ev.data.u32 == EV_END);
 }
 
-void fp_idle_took(struct fp_idle *q, int queued)
+void fp_idle_took(struct fp_idle *q, int queued, uint64_t now_ns)
 {
 	atomic_fetch_add(&q->nbusy, 1);
 	atomic_fetch_add(&q->taken, 1);
-	atomic_store_explicit(&q->t_took, fp_now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&q->t_took, now_ns, memory_order_relaxed);
 	/* more requests queued behind this one and nobody to take them */
 	if (queued && atomic_load(&q->nwaiting) == 0 && atomic_load(&q->nparked) > 0 &&
 	    pending(q))

@@ -54,8 +54,9 @@ int fp_idle_wait(struct fp_idle *q);
  * queue up, so more may wait behind it); a request read right after a
  * wait is not looked behind (that would be a poll() per request at one
  * request at a time), and one queued behind it is for the worker to read
- * when it is done, or for the watchdog. */
-void fp_idle_took(struct fp_idle *q, int queued);
+ * when it is done, or for the watchdog.  now_ns: when it was read
+ * (fp_now_ns(), which the worker has already taken for the request). */
+void fp_idle_took(struct fp_idle *q, int queued, uint64_t now_ns);
 void fp_idle_done(struct fp_idle *q);
 /* Every worker leaves its wait, now and from now on. */
 void fp_idle_end(struct fp_idle *q);
