@@ -37,8 +37,10 @@ RP_TMP=$(mktemp -d "$rp_base/fp-$RP_NAME.XXXXXX")
 RP_WATCHDOG=
 
 rp__cleanup() {
+  local rc=$?
   [ -n "$RP_WATCHDOG" ] && kill "$RP_WATCHDOG" 2>/dev/null
-  if [ -n "${RP_KEEP:-}" ]; then
+  # a failure keeps its traces and daemon logs: a rare one can be read afterwards
+  if [ -n "${RP_KEEP:-}" ] || { [ "$rc" != 0 ] && [ "$rc" != 77 ]; }; then
     rp_log "kept $RP_TMP"
   else
     rm -rf "$RP_TMP"

@@ -27,7 +27,9 @@ for trace in golden.db golden.pcap; do
     [ "$s" = "(0, 0, True)" ] || rp_fail "$name: diverged/skipped/matched>1000 = $s"
     # the target ends with the references the recorded daemon ended with
     got=$(grep -o 'exit: [0-9]* inodes still looked up ([0-9]* lookups)' "$RP_TMP/$name.err" | tail -1)
-    [ "$got" = "$left" ] || rp_fail "$name: memfs $got, recording $left"
+    [ "$got" = "$left" ] || {
+      grep -E 'FORGET|still looked up' "$RP_TMP/$name.err" | tail -20 >&2 || true
+      rp_fail "$name: memfs $got, recording $left"; }
   done
 done
 
